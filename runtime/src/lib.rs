@@ -1,1 +1,26 @@
-//! placeholder
+//! The vprog runtime.
+//!
+//! The pipeline, one stage per module:
+//! 1. [`check`]: a parsed program is type-checked against module
+//!    [`Signature`](module::Signature)s and lowered to a [`plan::LogicalPlan`]
+//!    (a petgraph DAG).
+//! 2. [`plan::optimize`]: named passes merge identical steps and drop dead ones.
+//! 3. [`exec`]: the plan runs on tokio, independent steps in parallel, each
+//!    result content-addressed in the [`cache`].
+//! 4. [`trace`]: every step's inputs, parameters, output, timing and evidence
+//!    are written atomically to a trace directory.
+
+
+
+
+pub mod module;
+
+pub mod registry;
+
+pub mod types;
+pub mod value;
+
+pub use module::{Args, CachePolicy, Device, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext};
+pub use registry::Registry;
+pub use types::Type;
+pub use value::Value;

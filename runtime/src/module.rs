@@ -1,0 +1,499 @@
+//! The module interface: what a step is.
+//!
+//! A module describes itself with a [`Signature`] (typed parameters, return
+//! type, version, documentation, searchable numeric parameters, cache policy)
+//! so the checker can type programs before anything runs, the planner can
+//! describe it to an LLM, and the executor can cache its results. Its
+//! [`Module::call`] is async; CPU-heavy work goes through
+//! [`StepContext::blocking`] so it never stalls the async workers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::types::Type;
+use crate::value::{Clip, Frame, TimedText, Value, VideoRef};
+
+/// What a parameter accepts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ParamType {
+    /// Exactly this type (or one assignable to it).
+    Is(Type),
+    /// Any of these. With `generic`, the matched type binds `T`.
+    OneOf(Vec<Type>),
+    /// The same kind as `T` (bound by an earlier generic parameter): for
+    /// numbers any number, otherwise a type assignable to `T`.
+    SameAsT,
+}
+
+impl fmt::Display for ParamType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamType::Is(t) => write!(f, "{t}"),
+            ParamType::OneOf(ts) => {
+                let names: Vec<String> = ts.iter().map(|t| if *t == Type::list(Type::Any) { "List<T>".into() } else { t.to_string() }).collect();
+                f.write_str(&names.join(" | "))
+            }
+            ParamType::SameAsT => f.write_str("T"),
+        }
+    }
+}
+
+/// The closed range a numeric parameter may take.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Range {
+    /// Smallest allowed value.
+    pub min: f64,
+    /// Largest allowed value.
+    pub max: f64,
+}
+
+/// One parameter of a module.
+#[derive(Debug, Clone, Serialize)]
+pub struct Param {
+    /// Name, usable as a named argument.
+    pub name: &'static str,
+    /// Accepted type.
+    pub ty: ParamType,
+    /// Whether the matched type binds the signature's type variable `T`.
+    pub generic: bool,
+    /// The default when the argument is omitted; `None` means required
+    /// (unless the parameter is `optional`).
+    pub default: Option<Value>,
+    /// May be omitted even without a default.
+    pub optional: bool,
+    /// Accepts one or more trailing positional arguments.
+    pub variadic: bool,
+    /// Allowed numeric range, checked statically for literals and at run time otherwise.
+    pub range: Option<Range>,
+    /// Range a parameter search may explore (declared by modules whose
+    /// answers depend on it: `k`, `fps`, `pad`, `min_score`, ...).
+    pub search: Option<Range>,
+    /// One line of documentation.
+    pub doc: &'static str,
+}
+
+impl Param {
+    /// A required parameter.
+    pub fn required(name: &'static str, ty: ParamType, doc: &'static str) -> Param {
+        Param { name, ty, generic: false, default: None, optional: false, variadic: false, range: None, search: None, doc }
+    }
+
+    /// A required parameter of exactly one type.
+    pub fn of(name: &'static str, ty: Type, doc: &'static str) -> Param {
+        Param::required(name, ParamType::Is(ty), doc)
+    }
+
+    /// Sets a default value.
+    pub fn default(mut self, v: Value) -> Param {
+        self.default = Some(v);
+        self
+    }
+
+    /// Marks the parameter as omittable without a default.
+    pub fn optional(mut self) -> Param {
+        self.optional = true;
+        self
+    }
+
+    /// Marks the parameter as binding `T`.
+    pub fn generic(mut self) -> Param {
+        self.generic = true;
+        self
+    }
+
+    /// Marks the parameter as variadic.
+    pub fn variadic(mut self) -> Param {
+        self.variadic = true;
+        self
+    }
+
+    /// Sets the allowed range.
+    pub fn range(mut self, min: f64, max: f64) -> Param {
+        self.range = Some(Range { min, max });
+        self
+    }
+
+    /// Declares the parameter searchable over `min..=max`.
+    pub fn searchable(mut self, min: f64, max: f64) -> Param {
+        self.search = Some(Range { min, max });
+        self
+    }
+
+    /// Whether the argument may be left out.
+    pub fn is_required(&self) -> bool {
+        self.default.is_none() && !self.optional && !self.variadic
+    }
+}
+
+/// What a module returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Returns {
+    /// Always this type.
+    Is(Type),
+    /// The type bound to `T`.
+    T,
+    /// The element type of `T`.
+    ElementOfT,
+    /// `List<T>`.
+    ListOfT,
+    /// `Int` if every numeric argument is `Int`, else `Number`.
+    Numeric,
+}
+
+impl fmt::Display for Returns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Returns::Is(t) => write!(f, "{t}"),
+            Returns::T => f.write_str("T"),
+            Returns::ElementOfT => f.write_str("element of T"),
+            Returns::ListOfT => f.write_str("List<T>"),
+            Returns::Numeric => f.write_str("Int | Number"),
+        }
+    }
+}
+
+/// A static constraint across parameters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Constraint {
+    /// At most one of these named arguments may be given.
+    AtMostOneOf(&'static [&'static str]),
+}
+
+/// Where a module's results may be cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CachePolicy {
+    /// Never cached (cheap, or depends on the outside world).
+    Never,
+    /// Cached in memory for the process.
+    Memory,
+    /// Cached in memory and on disk, per video.
+    Disk,
+}
+
+/// A module's self-description.
+#[derive(Debug, Clone, Serialize)]
+pub struct Signature {
+    /// Name used in programs.
+    pub name: &'static str,
+    /// Semantic version; part of every cache key, so bump it when outputs change.
+    pub version: &'static str,
+    /// One-paragraph documentation (first line is the summary).
+    pub doc: &'static str,
+    /// Parameters in positional order.
+    pub params: Vec<Param>,
+    /// Return type.
+    pub returns: Returns,
+    /// Cross-parameter constraints.
+    pub constraints: Vec<Constraint>,
+    /// Cache policy.
+    pub cache: CachePolicy,
+    /// Largest number of frames the module wants per call; larger inputs are
+    /// split into chunks of this size by the executor and the results joined.
+    pub max_batch: Option<usize>,
+}
+
+impl Signature {
+    /// A signature with no parameters yet.
+    pub fn new(name: &'static str, version: &'static str, returns: Returns, doc: &'static str) -> Signature {
+        Signature { name, version, doc, params: Vec::new(), returns, constraints: Vec::new(), cache: CachePolicy::Memory, max_batch: None }
+    }
+
+    /// Adds a parameter.
+    pub fn param(mut self, p: Param) -> Signature {
+        self.params.push(p);
+        self
+    }
+
+    /// Adds a constraint.
+    pub fn constraint(mut self, c: Constraint) -> Signature {
+        self.constraints.push(c);
+        self
+    }
+
+    /// Sets the cache policy.
+    pub fn cache(mut self, c: CachePolicy) -> Signature {
+        self.cache = c;
+        self
+    }
+
+    /// Sets the largest batch.
+    pub fn max_batch(mut self, n: usize) -> Signature {
+        self.max_batch = Some(n);
+        self
+    }
+
+    /// Looks a parameter up by name.
+    pub fn param_named(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    /// First line of the documentation.
+    pub fn summary(&self) -> &'static str {
+        self.doc.lines().next().unwrap_or("")
+    }
+
+    /// `name(p: Type, q: Type = default) -> Type`
+    pub fn display(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| {
+                let mut s = format!("{}{}: {}", p.name, if p.variadic { "..." } else { "" }, p.ty);
+                if let Some(d) = &p.default {
+                    s.push_str(" = ");
+                    s.push_str(&d.summary());
+                } else if p.optional {
+                    s.push('?');
+                }
+                s
+            })
+            .collect();
+        format!("{}({}) -> {}", self.name, params.join(", "), self.returns)
+    }
+}
+
+/// Which device neural modules should run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Device {
+    /// The CPU.
+    #[default]
+    Cpu,
+    /// A CUDA GPU by ordinal.
+    Cuda(usize),
+}
+
+/// Why a module call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// An argument had a bad value.
+    #[error("invalid argument `{param}`: {reason}")]
+    InvalidArgument {
+        /// Parameter name.
+        param: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A model the module needs is not installed.
+    #[error("model `{model}` is not installed; {install}")]
+    MissingModel {
+        /// Model name.
+        model: String,
+        /// How to install it (a command).
+        install: String,
+    },
+    /// A model file exists but is damaged or of the wrong kind.
+    #[error("model `{model}` at {path} is unusable: {reason}")]
+    BadModel {
+        /// Model name.
+        model: String,
+        /// Its file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A media file could not be read.
+    #[error("{path}: {reason}")]
+    Media {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Anything else the module reports.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ModuleError {
+    /// Shorthand for [`ModuleError::InvalidArgument`].
+    pub fn invalid(param: &str, reason: impl Into<String>) -> ModuleError {
+        ModuleError::InvalidArgument { param: param.into(), reason: reason.into() }
+    }
+}
+
+/// A module's arguments, keyed by parameter name, defaults filled in.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    values: BTreeMap<String, Value>,
+    variadic: Vec<Value>,
+}
+
+macro_rules! typed_getter {
+    ($(#[$doc:meta])* $name:ident, $variant:ident, $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(&self, name: &str) -> Result<$ty, ModuleError> {
+            match self.get(name) {
+                Some(Value::$variant(v)) => Ok(v.clone()),
+                Some(other) => Err(ModuleError::invalid(name, format!("expected {}, got {}", stringify!($variant), other.type_of()))),
+                None => Err(ModuleError::invalid(name, "missing")),
+            }
+        }
+    };
+}
+
+impl Args {
+    /// Arguments from a name → value map (and variadic values, in order).
+    pub fn new(values: BTreeMap<String, Value>, variadic: Vec<Value>) -> Args {
+        Args { values, variadic }
+    }
+
+    /// The argument called `name`, if given or defaulted.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+
+    /// Every named argument.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.values.iter()
+    }
+
+    /// The values given to the variadic parameter.
+    pub fn variadic(&self) -> &[Value] {
+        &self.variadic
+    }
+
+    /// A number (ints widen).
+    pub fn number(&self, name: &str) -> Result<f64, ModuleError> {
+        match self.get(name) {
+            Some(Value::Number(v)) => Ok(*v),
+            Some(Value::Int(v)) => Ok(*v as f64),
+            Some(other) => Err(ModuleError::invalid(name, format!("expected a number, got {}", other.type_of()))),
+            None => Err(ModuleError::invalid(name, "missing")),
+        }
+    }
+
+    /// An optional number.
+    pub fn opt_number(&self, name: &str) -> Result<Option<f64>, ModuleError> {
+        if self.get(name).is_none() {
+            return Ok(None);
+        }
+        self.number(name).map(Some)
+    }
+
+    /// A duration or timestamp in seconds.
+    pub fn seconds(&self, name: &str) -> Result<f64, ModuleError> {
+        match self.get(name) {
+            Some(Value::Duration(v) | Value::Timestamp(v)) => Ok(*v),
+            Some(other) => Err(ModuleError::invalid(name, format!("expected a time, got {}", other.type_of()))),
+            None => Err(ModuleError::invalid(name, "missing")),
+        }
+    }
+
+    /// A clip; a video becomes the whole-video clip.
+    pub fn clip(&self, name: &str) -> Result<Arc<Clip>, ModuleError> {
+        match self.get(name) {
+            Some(Value::Clip(c)) => Ok(c.clone()),
+            Some(Value::Video(v)) => Ok(Arc::new(Clip::whole(v.clone()))),
+            Some(other) => Err(ModuleError::invalid(name, format!("expected a Clip, got {}", other.type_of()))),
+            None => Err(ModuleError::invalid(name, "missing")),
+        }
+    }
+
+    /// Frames; a single frame becomes a one-frame list.
+    pub fn frames(&self, name: &str) -> Result<Arc<Vec<Frame>>, ModuleError> {
+        match self.get(name) {
+            Some(Value::Frames(f)) => Ok(f.clone()),
+            Some(Value::Frame(f)) => Ok(Arc::new(vec![f.clone()])),
+            Some(other) => Err(ModuleError::invalid(name, format!("expected Frames, got {}", other.type_of()))),
+            None => Err(ModuleError::invalid(name, "missing")),
+        }
+    }
+
+    typed_getter!(
+        /// A video.
+        video, Video, Arc<VideoRef>);
+    typed_getter!(
+        /// Timed text.
+        timed_text, TimedText, Arc<TimedText>);
+    typed_getter!(
+        /// A string.
+        text, Text, Arc<str>);
+    typed_getter!(
+        /// A truth value.
+        bool, Bool, bool);
+    typed_getter!(
+        /// A whole number.
+        int, Int, i64);
+    typed_getter!(
+        /// A list.
+        list, List, Arc<Vec<Value>>);
+}
+
+/// Reports progress of a long step (drawn only when stderr is a terminal).
+#[derive(Clone)]
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// A progress reporter that shows nothing.
+    pub fn hidden() -> Progress {
+        Progress { bar: None }
+    }
+
+    pub(crate) fn new(bar: indicatif::ProgressBar) -> Progress {
+        Progress { bar: Some(bar) }
+    }
+
+    /// Sets the total amount of work.
+    pub fn set_length(&self, len: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(len);
+        }
+    }
+
+    /// Adds `n` units of finished work.
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+}
+
+/// What a module sees of the run it is part of.
+#[derive(Clone)]
+pub struct StepContext {
+    /// The step's id in the trace (e.g. `s3` or `s5[2].s1`).
+    pub step_id: String,
+    /// Device for neural modules.
+    pub device: Device,
+    /// Progress reporting.
+    pub progress: Progress,
+    /// Limits concurrent CPU-heavy work to the number of cores.
+    pub(crate) cpu: Arc<tokio::sync::Semaphore>,
+}
+
+impl StepContext {
+    /// A context for calling a module directly (tests, benchmarks, tools).
+    pub fn standalone(step_id: &str) -> StepContext {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        StepContext { step_id: step_id.into(), device: Device::Cpu, progress: Progress::hidden(), cpu: Arc::new(tokio::sync::Semaphore::new(cores)) }
+    }
+
+    /// Runs CPU-heavy or blocking work on the blocking pool, at most one job
+    /// per core at a time.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ModuleError>
+    where
+        F: FnOnce() -> Result<T, ModuleError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self.cpu.clone().acquire_owned().await.map_err(|_| ModuleError::Failed("runtime is shutting down".into()))?;
+        tokio::task::spawn_blocking(f).await.map_err(|e| ModuleError::Failed(format!("worker thread failed: {e}")))?
+    }
+}
+
+/// A step a program can call.
+#[async_trait]
+pub trait Module: Send + Sync {
+    /// The module's self-description.
+    fn signature(&self) -> &Signature;
+
+    /// Runs the module. Arguments are already type-checked against the
+    /// signature and defaults are filled in.
+    async fn call(&self, args: Args, ctx: &StepContext) -> Result<Value, ModuleError>;
+}
