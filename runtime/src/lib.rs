@@ -15,6 +15,8 @@
 
 pub mod module;
 
+pub mod check;
+pub mod plan;
 pub mod registry;
 
 pub mod types;
