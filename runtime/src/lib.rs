@@ -15,7 +15,9 @@
 
 pub mod module;
 
+pub mod cache;
 pub mod check;
+pub mod exec;
 pub mod plan;
 pub mod registry;
 

@@ -424,33 +424,54 @@ impl Args {
         list, List, Arc<Vec<Value>>);
 }
 
-/// Reports progress of a long step (drawn only when stderr is a terminal).
-#[derive(Clone)]
+/// Reports progress of a long step. A bar appears (on a terminal only) once
+/// the module says how much work there is.
+#[derive(Clone, Default)]
 pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
+    inner: Option<Arc<ProgressInner>>,
+}
+
+struct ProgressInner {
+    multi: indicatif::MultiProgress,
+    prefix: String,
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
 }
 
 impl Progress {
     /// A progress reporter that shows nothing.
     pub fn hidden() -> Progress {
-        Progress { bar: None }
+        Progress { inner: None }
     }
 
-    pub(crate) fn new(bar: indicatif::ProgressBar) -> Progress {
-        Progress { bar: Some(bar) }
+    /// A reporter drawing into `multi`, labelled `prefix`.
+    pub fn new(multi: indicatif::MultiProgress, prefix: String) -> Progress {
+        Progress { inner: Some(Arc::new(ProgressInner { multi, prefix, bar: std::sync::OnceLock::new() })) }
     }
 
-    /// Sets the total amount of work.
+    /// Sets the total amount of work (and shows the bar).
     pub fn set_length(&self, len: u64) {
-        if let Some(b) = &self.bar {
-            b.set_length(len);
+        if let Some(p) = &self.inner {
+            let bar = p.bar.get_or_init(|| {
+                let style = indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> ");
+                p.multi.add(indicatif::ProgressBar::new(len).with_style(style).with_prefix(p.prefix.clone()))
+            });
+            bar.set_length(len);
         }
     }
 
     /// Adds `n` units of finished work.
     pub fn inc(&self, n: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(n);
+        if let Some(bar) = self.inner.as_ref().and_then(|p| p.bar.get()) {
+            bar.inc(n);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = self.inner.as_ref().and_then(|p| p.bar.get()) {
+            bar.finish_and_clear();
         }
     }
 }
@@ -465,7 +486,7 @@ pub struct StepContext {
     /// Progress reporting.
     pub progress: Progress,
     /// Limits concurrent CPU-heavy work to the number of cores.
-    pub(crate) cpu: Arc<tokio::sync::Semaphore>,
+    pub cpu: Arc<tokio::sync::Semaphore>,
 }
 
 impl StepContext {
