@@ -20,6 +20,7 @@ pub mod check;
 pub mod exec;
 pub mod plan;
 pub mod registry;
+pub mod trace;
 
 pub mod types;
 pub mod value;

@@ -53,7 +53,6 @@ use vprog_runtime::{
     Args, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value,
 };
 
-use super::arg;
 use super::text::describe;
 
 /// Every choice module.

@@ -9,7 +9,7 @@ use vprog_runtime::value::{
     Clip, Detections, FrameDetections, TimeRange, TimedText, Track, Tracks,
 };
 use vprog_runtime::{
-    Args, CachePolicy, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext,
+    Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext,
     Type, Value,
 };
 

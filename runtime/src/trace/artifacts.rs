@@ -1,0 +1,134 @@
+//! Evidence images: frames as JPEG, with boxes drawn where a step found them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use image::{imageops, ImageBuffer, Rgb, RgbImage};
+
+use crate::value::{BBox, Frame};
+
+/// Longest side of an evidence image, in pixels.
+pub const ARTIFACT_MAX_SIDE: u32 = 640;
+/// Most images kept per step (evenly spaced over its frames).
+pub const ARTIFACTS_PER_STEP: usize = 48;
+
+/// One image to write.
+pub(crate) struct ArtifactJob {
+    pub path: PathBuf,
+    pub frame: Frame,
+    pub boxes: Vec<BBox>,
+}
+
+/// Indices of at most `max` items out of `n`, evenly spaced.
+pub(crate) fn pick_evenly(n: usize, max: usize) -> Vec<usize> {
+    if n <= max {
+        return (0..n).collect();
+    }
+    (0..max).map(|i| i * n / max).collect()
+}
+
+/// Writes every job, one worker per core.
+pub(crate) fn write_all(jobs: Vec<ArtifactJob>) -> Result<(), (PathBuf, String)> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                if let Err(e) = write_one(job) {
+                    errors.lock().unwrap_or_else(|p| p.into_inner()).push((job.path.clone(), e));
+                }
+            });
+        }
+    });
+    match errors.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn write_one(job: &ArtifactJob) -> Result<(), String> {
+    let f = &job.frame;
+    let expected = f.width as usize * f.height as usize * 3;
+    if f.rgb.len() != expected || f.width == 0 || f.height == 0 {
+        return Err(format!("frame at {:.3}s has {} bytes for {}x{}", f.time, f.rgb.len(), f.width, f.height));
+    }
+    let img: RgbImage = ImageBuffer::from_raw(f.width, f.height, f.rgb.to_vec()).ok_or("bad frame buffer")?;
+    let scale = (ARTIFACT_MAX_SIDE as f32 / f.width.max(f.height) as f32).min(1.0);
+    let mut img = if scale < 1.0 {
+        let (w, h) = (((f.width as f32 * scale).round() as u32).max(1), ((f.height as f32 * scale).round() as u32).max(1));
+        imageops::resize(&img, w, h, imageops::FilterType::Triangle)
+    } else {
+        img
+    };
+    for b in &job.boxes {
+        draw_box(&mut img, b, scale);
+    }
+    save_jpeg(&img, &job.path)
+}
+
+fn save_jpeg(img: &RgbImage, path: &Path) -> Result<(), String> {
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut w = std::io::BufWriter::new(file);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 82).encode_image(img).map_err(|e| e.to_string())
+}
+
+/// Colour for a label (stable across runs).
+fn colour(label: &str) -> Rgb<u8> {
+    const PALETTE: [[u8; 3]; 6] = [[255, 64, 64], [64, 220, 64], [64, 128, 255], [255, 200, 0], [255, 64, 255], [0, 220, 220]];
+    let h = label.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
+    Rgb(PALETTE[h % PALETTE.len()])
+}
+
+fn draw_box(img: &mut RgbImage, b: &BBox, scale: f32) {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let x0 = ((b.x * scale) as i64).clamp(0, w - 1);
+    let y0 = ((b.y * scale) as i64).clamp(0, h - 1);
+    let x1 = (((b.x + b.w) * scale) as i64).clamp(0, w - 1);
+    let y1 = (((b.y + b.h) * scale) as i64).clamp(0, h - 1);
+    let c = colour(&b.label);
+    for t in 0..2 {
+        for x in x0..=x1 {
+            for y in [y0 + t, y1 - t] {
+                if (0..h).contains(&y) {
+                    img.put_pixel(x as u32, y as u32, c);
+                }
+            }
+        }
+        for y in y0..=y1 {
+            for x in [x0 + t, x1 - t] {
+                if (0..w).contains(&x) {
+                    img.put_pixel(x as u32, y as u32, c);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evenly_picks_at_most_max() {
+        assert_eq!(pick_evenly(3, 5), vec![0, 1, 2]);
+        assert_eq!(pick_evenly(10, 5), vec![0, 2, 4, 6, 8]);
+    }
+
+    #[test]
+    fn writes_a_scaled_jpeg_with_a_box() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.jpg");
+        let frame = Frame { time: 1.0, width: 1280, height: 720, rgb: vec![10u8; 1280 * 720 * 3].into() };
+        let bbox = BBox { x: 100.0, y: 100.0, w: 200.0, h: 300.0, label: "person".into(), score: 0.9 };
+        write_all(vec![ArtifactJob { path: path.clone(), frame, boxes: vec![bbox] }]).expect("writes");
+        let img = image::open(&path).expect("a jpeg").to_rgb8();
+        assert_eq!((img.width(), img.height()), (640, 360));
+        // The box's top edge (y = 50 after scaling) is coloured, the background is not.
+        let edge = img.get_pixel(100, 50);
+        let bg = img.get_pixel(20, 20);
+        assert!(edge.0.iter().map(|c| *c as i32).sum::<i32>() > bg.0.iter().map(|c| *c as i32).sum::<i32>() + 100);
+    }
+}

@@ -1,0 +1,284 @@
+//! The audit trace: a directory with `trace.json` (schema [`SCHEMA`]), one
+//! sidecar JSON per step output under `outputs/`, and evidence images under
+//! `artifacts/`.
+//!
+//! Writes are atomic at the level of the whole trace: every file of a run is
+//! named after the run id, and `trace.json` is replaced last by a rename. A
+//! crash or kill at any moment leaves either the previous trace or the new
+//! one, each complete; files of older runs are removed only after the switch.
+
+mod artifacts;
+pub mod report;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use artifacts::{ARTIFACTS_PER_STEP, ARTIFACT_MAX_SIDE};
+pub use schema::*;
+use vprog_grammar::{line_col, Span};
+
+use crate::exec::{RunInputs, RunOutcome, StepRecord};
+use crate::value::{Frame, Value};
+use artifacts::{pick_evenly, ArtifactJob};
+
+/// Failing to write or read a trace.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An image could not be encoded.
+    #[error("{path}: cannot write image: {reason}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `trace.json` is not a trace this version understands.
+    #[error("{path}: not a vprog trace: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The program side of a trace.
+pub struct TraceProgram<'a> {
+    /// File the program came from.
+    pub file: Option<&'a str>,
+    /// Source as written.
+    pub source: &'a str,
+    /// Canonical form.
+    pub canonical: &'a str,
+    /// Optimizer report.
+    pub optimizer: &'a [(&'static str, usize)],
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TraceError + '_ {
+    move |source| TraceError::Io { path: path.to_path_buf(), source }
+}
+
+/// Writes the trace of `outcome` into `dir` (created if needed). Returns the
+/// path of `trace.json`.
+pub fn write_trace(dir: &Path, program: &TraceProgram<'_>, inputs: &RunInputs, outcome: &RunOutcome) -> Result<PathBuf, TraceError> {
+    let outputs_dir = dir.join("outputs");
+    let artifacts_dir = dir.join("artifacts");
+    std::fs::create_dir_all(&outputs_dir).map_err(io_err(&outputs_dir))?;
+    std::fs::create_dir_all(&artifacts_dir).map_err(io_err(&artifacts_dir))?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let run_id = format!("r{}-{:04x}", now.as_millis(), (now.subsec_nanos() ^ std::process::id()) & 0xffff);
+
+    // Step outputs by id, to find the frames that detections were made on.
+    let mut by_id: HashMap<&str, &StepRecord> = HashMap::new();
+    index(&outcome.steps, &mut by_id);
+    let mut jobs = Vec::new();
+    let mut w = Writer { dir, run_id: &run_id, source: program.source, by_id: &by_id, jobs: &mut jobs };
+    let steps = outcome.steps.iter().map(|s| w.step(s)).collect::<Result<Vec<_>, _>>()?;
+    artifacts::write_all(jobs).map_err(|(path, reason)| TraceError::Image { path, reason })?;
+
+    let pos = |span: Span| {
+        let lc = line_col(program.source, span.start);
+        (lc.line, lc.col)
+    };
+    let (status, answer, error) = match &outcome.result {
+        Ok(v) => (
+            "ok",
+            Some(AnswerInfo {
+                ty: v.type_of().to_string(),
+                summary: v.summary(),
+                value: v.to_json(),
+                step: outcome.answer_step.clone(),
+                supporting_steps: outcome.supporting_steps.clone(),
+            }),
+            None,
+        ),
+        Err(e) => {
+            let p = e.span().map(pos);
+            ("failed", None, Some(ErrorInfo { message: e.to_string(), step: e.step().map(str::to_string), line: p.map(|p| p.0), column: p.map(|p| p.1) }))
+        }
+    };
+    let trace = Trace {
+        schema: SCHEMA.to_string(),
+        run_id: run_id.clone(),
+        vprog_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_unix_ms: now.as_millis() as u64,
+        status: status.to_string(),
+        wall_ms: outcome.wall.as_secs_f64() * 1000.0,
+        program: ProgramInfo { file: program.file.map(str::to_string), source: program.source.to_string(), canonical: program.canonical.to_string() },
+        inputs: InputsInfo {
+            video: inputs.video.as_ref().map(|v| Value::Video(v.clone()).to_json()),
+            question: inputs.question.clone(),
+            options: inputs.options.clone(),
+        },
+        answer,
+        error,
+        optimizer: program.optimizer.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+        steps,
+    };
+    let path = dir.join("trace.json");
+    let json = serde_json::to_vec_pretty(&trace).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
+    atomic_write(&path, &json)?;
+    remove_other_runs(&outputs_dir, &run_id);
+    remove_other_runs(&artifacts_dir, &run_id);
+    Ok(path)
+}
+
+/// Reads `trace.json` from a trace directory.
+pub fn read_trace(dir: &Path) -> Result<Trace, TraceError> {
+    let path = if dir.is_dir() { dir.join("trace.json") } else { dir.to_path_buf() };
+    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    let trace: Trace = serde_json::from_slice(&bytes).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
+    if trace.schema != SCHEMA {
+        return Err(TraceError::Format { path, reason: format!("schema `{}`, this vprog reads `{SCHEMA}`", trace.schema) });
+    }
+    Ok(trace)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), TraceError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| TraceError::Io { path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+fn remove_other_runs(dir: &Path, run_id: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!("{run_id}-");
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn index<'a>(steps: &'a [StepRecord], out: &mut HashMap<&'a str, &'a StepRecord>) {
+    for s in steps {
+        out.insert(&s.id, s);
+        index(&s.children, out);
+    }
+}
+
+struct Writer<'a> {
+    dir: &'a Path,
+    run_id: &'a str,
+    source: &'a str,
+    by_id: &'a HashMap<&'a str, &'a StepRecord>,
+    jobs: &'a mut Vec<ArtifactJob>,
+}
+
+impl Writer<'_> {
+    fn step(&mut self, s: &StepRecord) -> Result<TraceStep, TraceError> {
+        let safe: String = s.id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let pos = |span: Span| {
+            let lc = line_col(self.source, span.start);
+            Position { line: lc.line, column: lc.col }
+        };
+        let mut artifacts = Vec::new();
+        let output = match &s.output {
+            Some(v) => {
+                let rel = format!("outputs/{}-{safe}.json", self.run_id);
+                let path = self.dir.join(&rel);
+                let json = serde_json::to_vec(&v.to_json()).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
+                std::fs::write(&path, json).map_err(io_err(&path))?;
+                for (k, (frame, boxes)) in self.evidence(s, v).into_iter().enumerate() {
+                    let rel = format!("artifacts/{}-{safe}-{k:03}.jpg", self.run_id);
+                    self.jobs.push(ArtifactJob { path: self.dir.join(&rel), frame, boxes });
+                    artifacts.push(rel);
+                }
+                Some(OutputInfo { ty: v.type_of().to_string(), summary: v.summary(), file: rel })
+            }
+            None => None,
+        };
+        let children = s.children.iter().map(|c| self.step(c)).collect::<Result<Vec<_>, _>>()?;
+        Ok(TraceStep {
+            id: s.id.clone(),
+            op: s.op.clone(),
+            version: s.version.clone(),
+            text: s.text.clone(),
+            bindings: s.bindings.clone(),
+            position: (!s.op.starts_with("input:")).then(|| pos(s.span)),
+            merged: s.merged.iter().map(|sp| pos(*sp)).collect(),
+            ty: s.ty.to_string(),
+            params: s.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            inputs: s.inputs.iter().map(|(slot, step)| StepInput { slot: slot.clone(), step: step.clone() }).collect(),
+            key: s.key.clone(),
+            status: serde_json::to_value(s.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            cache: serde_json::to_value(s.cache).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            started_ms: s.started.as_secs_f64() * 1000.0,
+            duration_ms: s.duration.as_secs_f64() * 1000.0,
+            error: s.error.clone(),
+            output,
+            artifacts,
+            elements: s.elements,
+            children,
+        })
+    }
+
+    /// Frames to save for a step's output, with the boxes to draw on them.
+    fn evidence(&self, s: &StepRecord, v: &Value) -> Vec<(Frame, Vec<crate::value::BBox>)> {
+        match v {
+            Value::Frame(f) => vec![(f.clone(), Vec::new())],
+            Value::Frames(fs) => pick_evenly(fs.len(), ARTIFACTS_PER_STEP).into_iter().map(|i| (fs[i].clone(), Vec::new())).collect(),
+            Value::Detections(d) => {
+                let frames = self.source_frames(s, 4);
+                let with_boxes: Vec<_> = d.frames.iter().filter(|f| !f.boxes.is_empty()).collect();
+                pick_evenly(with_boxes.len(), ARTIFACTS_PER_STEP)
+                    .into_iter()
+                    .filter_map(|i| {
+                        let fd = with_boxes[i];
+                        let frame = frames.iter().find(|f| (f.time - fd.time).abs() < 1e-3)?;
+                        Some((frame.clone(), fd.boxes.clone()))
+                    })
+                    .collect()
+            }
+            Value::TimedText(t) if t.cues.iter().any(|c| c.bbox.is_some()) => {
+                let frames = self.source_frames(s, 4);
+                let mut out: Vec<(Frame, Vec<crate::value::BBox>)> = Vec::new();
+                for f in frames {
+                    let boxes: Vec<_> = t.cues.iter().filter(|c| c.start <= f.time + 1e-3 && f.time <= c.end + 1e-3).filter_map(|c| c.bbox.clone()).collect();
+                    if !boxes.is_empty() {
+                        out.push((f, boxes));
+                    }
+                }
+                let keep = pick_evenly(out.len(), ARTIFACTS_PER_STEP);
+                keep.into_iter().map(|i| out[i].clone()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The frames a step's boxes refer to: the nearest `Frames` among its inputs.
+    fn source_frames(&self, s: &StepRecord, depth: usize) -> Vec<Frame> {
+        if depth == 0 {
+            return Vec::new();
+        }
+        for (_, src) in &s.inputs {
+            let Some(rec) = self.by_id.get(src.as_str()) else { continue };
+            match &rec.output {
+                Some(Value::Frames(fs)) => return fs.as_ref().clone(),
+                Some(Value::Frame(f)) => return vec![f.clone()],
+                _ => {
+                    let found = self.source_frames(rec, depth - 1);
+                    if !found.is_empty() {
+                        return found;
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+}
