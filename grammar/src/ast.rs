@@ -292,10 +292,9 @@ impl Program {
                 .iter()
                 .map(|s| Statement {
                     kind: match &s.kind {
-                        StatementKind::Bind { name, value } => StatementKind::Bind {
-                            name: name.without_span(),
-                            value: value.without_spans(),
-                        },
+                        StatementKind::Bind { name, value } => {
+                            StatementKind::Bind { name: name.without_span(), value: value.without_spans() }
+                        }
                         StatementKind::Answer(e) => StatementKind::Answer(e.without_spans()),
                     },
                     span: Span::default(),
@@ -322,20 +321,13 @@ impl Expr {
                 callee: callee.without_span(),
                 args: args
                     .iter()
-                    .map(|a| Arg {
-                        name: a.name.as_ref().map(Ident::without_span),
-                        value: a.value.without_spans(),
-                        span: Span::default(),
-                    })
+                    .map(|a| Arg { name: a.name.as_ref().map(Ident::without_span), value: a.value.without_spans(), span: Span::default() })
                     .collect(),
             },
             ExprKind::List(items) => ExprKind::List(items.iter().map(Expr::without_spans).collect()),
-            ExprKind::Comprehension { body, var, source, filter } => ExprKind::Comprehension {
-                body: b(body),
-                var: var.without_span(),
-                source: b(source),
-                filter: filter.as_deref().map(b),
-            },
+            ExprKind::Comprehension { body, var, source, filter } => {
+                ExprKind::Comprehension { body: b(body), var: var.without_span(), source: b(source), filter: filter.as_deref().map(b) }
+            }
             ExprKind::Unary { op, operand } => ExprKind::Unary { op: *op, operand: b(operand) },
             ExprKind::Binary { op, lhs, rhs } => ExprKind::Binary { op: *op, lhs: b(lhs), rhs: b(rhs) },
         };

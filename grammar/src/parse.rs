@@ -38,12 +38,7 @@ pub fn parse(source: &str) -> Result<Program, Box<Diagnostic>> {
 }
 
 fn internal(what: &str) -> Box<Diagnostic> {
-    Box::new(Diagnostic::error(
-        "vprog::internal",
-        format!("internal parser error: {what}"),
-        Span::default(),
-        "",
-    ))
+    Box::new(Diagnostic::error("vprog::internal", format!("internal parser error: {what}"), Span::default(), ""))
 }
 
 fn check_limits(source: &str) -> Result<(), Box<Diagnostic>> {
@@ -222,10 +217,11 @@ fn build_primary(pair: Pair<'_, Rule>) -> Result<Expr, Box<Diagnostic>> {
         }
         Rule::bracket => build_bracket(pair)?,
         Rule::int => ExprKind::Literal(Literal::Int(pair.as_str().parse().map_err(|_| {
-            Box::new(
-                Diagnostic::error("vprog::bad_literal", "integer literal is out of range", span, "too large")
-                    .with_help(format!("integers range from {} to {}", i64::MIN, i64::MAX)),
-            )
+            Box::new(Diagnostic::error("vprog::bad_literal", "integer literal is out of range", span, "too large").with_help(format!(
+                "integers range from {} to {}",
+                i64::MIN,
+                i64::MAX
+            )))
         })?)),
         Rule::float => {
             let v: f64 = pair.as_str().parse().map_err(|_| bad_number(span))?;
@@ -480,7 +476,9 @@ fn syntax_help(source: &str, pos: usize, expected: &[&str]) -> Option<String> {
     if expected.contains(&"`=`") {
         return Some("each statement is `name = expression` or `answer expression`".into());
     }
-    if expected.contains(&"a time unit (ms, s, m, h)") || rest.starts_with(|c: char| c.is_ascii_alphabetic()) && line_before.ends_with(|c: char| c.is_ascii_digit()) {
+    if expected.contains(&"a time unit (ms, s, m, h)")
+        || rest.starts_with(|c: char| c.is_ascii_alphabetic()) && line_before.ends_with(|c: char| c.is_ascii_digit())
+    {
         return Some("durations are written `500ms`, `5s`, `1.5m` or `2h`".into());
     }
     if rest.starts_with([')', ']']) {

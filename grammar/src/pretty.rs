@@ -203,6 +203,9 @@ mod tests {
         );
         assert_eq!(roundtrip("answer (not a) == b"), "answer (not a) == b\n");
         assert_eq!(roundtrip("answer -(1) - (a - b)"), "answer -(1) - (a - b)\n");
-        assert_eq!(roundtrip("answer [1.0, 1.5m, 90s, 01:02.50, 1:00:00, \"q\\\"\\n\"]"), "answer [1.0, 1.5m, 90s, 01:02.5, 1:00:00, \"q\\\"\\n\"]\n");
+        assert_eq!(
+            roundtrip("answer [1.0, 1.5m, 90s, 01:02.50, 1:00:00, \"q\\\"\\n\"]"),
+            "answer [1.0, 1.5m, 90s, 01:02.5, 1:00:00, \"q\\\"\\n\"]\n"
+        );
     }
 }

@@ -128,7 +128,13 @@ impl Cache {
 
     /// Returns the cached value for `key`, or runs `compute` once (even when
     /// several identical steps ask at the same time) and caches its result.
-    pub async fn get_or_compute<F, Fut, E>(&self, key: blake3::Hash, policy: CachePolicy, scope: &str, compute: F) -> Result<(Value, CacheStatus), E>
+    pub async fn get_or_compute<F, Fut, E>(
+        &self,
+        key: blake3::Hash,
+        policy: CachePolicy,
+        scope: &str,
+        compute: F,
+    ) -> Result<(Value, CacheStatus), E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Value, E>>,

@@ -10,9 +10,6 @@
 //! 4. [`trace`]: every step's inputs, parameters, output, timing and evidence
 //!    are written atomically to a trace directory.
 
-
-
-
 pub mod module;
 
 pub mod cache;

@@ -35,7 +35,8 @@ impl fmt::Display for ParamType {
         match self {
             ParamType::Is(t) => write!(f, "{t}"),
             ParamType::OneOf(ts) => {
-                let names: Vec<String> = ts.iter().map(|t| if *t == Type::list(Type::Any) { "List<T>".into() } else { t.to_string() }).collect();
+                let names: Vec<String> =
+                    ts.iter().map(|t| if *t == Type::list(Type::Any) { "List<T>".into() } else { t.to_string() }).collect();
                 f.write_str(&names.join(" | "))
             }
             ParamType::SameAsT => f.write_str("T"),
@@ -493,7 +494,12 @@ impl StepContext {
     /// A context for calling a module directly (tests, benchmarks, tools).
     pub fn standalone(step_id: &str) -> StepContext {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        StepContext { step_id: step_id.into(), device: Device::Cpu, progress: Progress::hidden(), cpu: Arc::new(tokio::sync::Semaphore::new(cores)) }
+        StepContext {
+            step_id: step_id.into(),
+            device: Device::Cpu,
+            progress: Progress::hidden(),
+            cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
     }
 
     /// Runs CPU-heavy or blocking work on the blocking pool, at most one job

@@ -94,7 +94,10 @@ impl Type {
 
     /// Whether the type has a position in time (usable with before/after/during).
     pub fn is_timed(&self) -> bool {
-        matches!(self, Type::Clip | Type::Video | Type::Frame | Type::Frames | Type::Detections | Type::Tracks | Type::TimedText | Type::Masks)
+        matches!(
+            self,
+            Type::Clip | Type::Video | Type::Frame | Type::Frames | Type::Detections | Type::Tracks | Type::TimedText | Type::Masks
+        )
     }
 
     /// Whether it is a number type.

@@ -141,12 +141,11 @@ impl Clip {
 
     /// A clip of `ranges`, clamped to the video, sorted and merged.
     pub fn new(video: Arc<VideoRef>, ranges: impl IntoIterator<Item = TimeRange>) -> Clip {
-        let duration = video.info.duration;
-        let mut ranges: Vec<TimeRange> = ranges
-            .into_iter()
-            .map(|r| TimeRange { start: r.start.clamp(0.0, duration), end: r.end.clamp(0.0, duration) })
-            .filter(|r| r.end >= r.start)
-            .collect();
+        // A damaged probe can report a NaN or negative length: treat it as 0.
+        let duration = if video.info.duration.is_finite() { video.info.duration.max(0.0) } else { 0.0 };
+        let clamp = |t: f64| if t.is_nan() { 0.0 } else { t.max(0.0).min(duration) };
+        let mut ranges: Vec<TimeRange> =
+            ranges.into_iter().map(|r| TimeRange { start: clamp(r.start), end: clamp(r.end) }).filter(|r| r.end >= r.start).collect();
         ranges.sort_by(|a, b| a.start.total_cmp(&b.start));
         let mut merged: Vec<TimeRange> = Vec::with_capacity(ranges.len());
         for r in ranges {
@@ -495,8 +494,12 @@ impl Value {
             Value::Bool(v) => json!({"type": "Bool", "value": v}),
             Value::Duration(v) => json!({"type": "Duration", "seconds": v}),
             Value::Timestamp(v) => json!({"type": "Timestamp", "seconds": v, "clock": clock(*v)}),
-            Value::Choice(c) => json!({"type": "Choice", "index": c.index, "option": c.option, "confidence": c.confidence, "scores": c.scores, "method": c.method}),
-            Value::List(items) => json!({"type": self.type_of().to_string(), "items": items.iter().map(Value::to_json).collect::<Vec<_>>()}),
+            Value::Choice(c) => {
+                json!({"type": "Choice", "index": c.index, "option": c.option, "confidence": c.confidence, "scores": c.scores, "method": c.method})
+            }
+            Value::List(items) => {
+                json!({"type": self.type_of().to_string(), "items": items.iter().map(Value::to_json).collect::<Vec<_>>()})
+            }
         }
     }
 
@@ -520,7 +523,8 @@ impl Value {
 
 /// `MM:SS.s` (or `H:MM:SS.s`) for a time in seconds.
 pub fn clock(seconds: f64) -> String {
-    let s = seconds.max(0.0);
+    // Round to the shown precision first so 59.96 s reads 01:00.0, not 00:60.0.
+    let s = if seconds.is_finite() { (seconds.max(0.0) * 10.0).round() / 10.0 } else { 0.0 };
     let h = (s / 3600.0).floor();
     let m = ((s - h * 3600.0) / 60.0).floor();
     let sec = s - h * 3600.0 - m * 60.0;
@@ -549,22 +553,44 @@ mod tests {
         Arc::new(VideoRef {
             path: "v.mp4".into(),
             hash: "abc".into(),
-            info: VideoInfo { format: "mp4".into(), duration, fps: 25.0, width: 64, height: 48, frame_count: None, video_codec: "h264".into(), streams: vec![] },
+            info: VideoInfo {
+                format: "mp4".into(),
+                duration,
+                fps: 25.0,
+                width: 64,
+                height: 48,
+                frame_count: None,
+                video_codec: "h264".into(),
+                streams: vec![],
+            },
             subtitles: None,
         })
     }
 
     #[test]
     fn clips_merge_and_clamp() {
-        let c = Clip::new(video(60.0), [TimeRange { start: 50.0, end: 70.0 }, TimeRange { start: -3.0, end: 5.0 }, TimeRange { start: 4.0, end: 10.0 }]);
+        let c = Clip::new(
+            video(60.0),
+            [TimeRange { start: 50.0, end: 70.0 }, TimeRange { start: -3.0, end: 5.0 }, TimeRange { start: 4.0, end: 10.0 }],
+        );
         assert_eq!(c.segments, vec![TimeRange { start: 0.0, end: 10.0 }, TimeRange { start: 50.0, end: 60.0 }]);
         assert_eq!(c.duration(), 20.0);
+    }
+
+    #[test]
+    fn clips_survive_a_broken_probe() {
+        let c = Clip::new(video(f64::NAN), [TimeRange { start: 1.0, end: 2.0 }]);
+        assert_eq!(c.duration(), 0.0);
+        let c = Clip::new(video(-5.0), [TimeRange { start: f64::NAN, end: 2.0 }]);
+        assert_eq!(c.segments.len(), 1);
     }
 
     #[test]
     fn clock_format() {
         assert_eq!(clock(62.5), "01:02.5");
         assert_eq!(clock(3723.0), "1:02:03.0");
+        assert_eq!(clock(59.96), "01:00.0");
+        assert_eq!(clock(f64::NAN), "00:00.0");
     }
 
     #[test]

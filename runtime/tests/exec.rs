@@ -78,9 +78,13 @@ fn registry(calls: Arc<AtomicUsize>) -> Registry {
         .param(Param::of("tag", Type::Text, "a label").default(Value::text("")))
         .cache(CachePolicy::Memory);
     r.register(Arc::new(Nap { sig: nap, calls })).expect("unique");
-    let boom = Signature::new("boom", "1.0.0", Returns::Is(Type::Int), "Fails.").param(Param::of("after_ms", Type::Int, "delay")).cache(CachePolicy::Never);
+    let boom = Signature::new("boom", "1.0.0", Returns::Is(Type::Int), "Fails.")
+        .param(Param::of("after_ms", Type::Int, "delay"))
+        .cache(CachePolicy::Never);
     r.register(Arc::new(Boom(boom))).expect("unique");
-    let plus = Signature::new("plus", "1.0.0", Returns::Is(Type::Int), "Adds.").param(Param::of("a", Type::Int, "")).param(Param::required("b", ParamType::Is(Type::Int), ""));
+    let plus = Signature::new("plus", "1.0.0", Returns::Is(Type::Int), "Adds.")
+        .param(Param::of("a", Type::Int, ""))
+        .param(Param::required("b", ParamType::Is(Type::Int), ""));
     r.register(Arc::new(Plus(plus))).expect("unique");
     r.register(Arc::new(Liar(Signature::new("liar", "1.0.0", Returns::Is(Type::Int), "Lies.")))).expect("unique");
     r
@@ -113,7 +117,12 @@ async fn independent_slow_steps_overlap_in_time() {
     assert_eq!(naps.len(), 2);
     let (x, y) = (naps[0], naps[1]);
     // Each interval starts before the other ends: they ran at the same time.
-    assert!(x.started < y.started + y.duration && y.started < x.started + x.duration, "{:?} {:?}", (x.started, x.duration), (y.started, y.duration));
+    assert!(
+        x.started < y.started + y.duration && y.started < x.started + x.duration,
+        "{:?} {:?}",
+        (x.started, x.duration),
+        (y.started, y.duration)
+    );
     assert!(out.wall < Duration::from_millis(750), "took {:?}", out.wall);
 }
 

@@ -30,7 +30,9 @@
 //!    option count more where the question's subject is also mentioned.
 //! 5. **Polarity.** A crude negation check: a sentence is negated when it
 //!    holds "not", "no", "never", "rarely", "seldom", "hardly", "n't", ...
-//!    (cues are joined into sentences at `.`, `?`, `!`). The claim an option
+//!    (consecutive cues of one source, at most 1 s apart, are joined into
+//!    sentences that end at `.`, `?`, `!`; a list of one-cue timed texts
+//!    counts as one stream of cues). The claim an option
 //!    makes is negated when exactly one of the question and the option is.
 //!    A document whose sentence polarity differs from the claim's counts half:
 //!    for "what is luck?", evidence "luck is rarely a lightning strike"
@@ -48,10 +50,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vprog_runtime::value::Choice;
-use vprog_runtime::{
-    Args, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value,
-};
+use vprog_runtime::value::{Choice, Cue};
+use vprog_runtime::{Args, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value};
 
 use super::text::describe;
 
@@ -72,31 +72,41 @@ const QUESTION_BONUS: f64 = 0.5;
 const POLARITY_DISCOUNT: f64 = 0.5;
 
 const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at",
-    "be", "because", "been", "before", "being", "both", "but", "by", "can", "could", "did", "do",
-    "does", "doing", "during", "each", "few", "for", "from", "further", "had", "has", "have",
-    "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is",
-    "it", "its", "itself", "just", "ll", "me", "more", "most", "my", "of", "off", "on", "once",
-    "only", "or", "other", "our", "ours", "out", "over", "own", "re", "same", "she", "should",
-    "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there",
-    "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "ve",
-    "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
-    "whose", "why", "will", "with", "would", "you", "your", "yours",
+    "a", "about", "above", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before",
+    "being", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "during", "each", "few", "for", "from", "further", "had",
+    "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+    "just", "ll", "me", "more", "most", "my", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "re",
+    "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they",
+    "this", "those", "through", "to", "too", "under", "until", "up", "ve", "very", "was", "we", "were", "what", "when", "where", "which",
+    "while", "who", "whom", "whose", "why", "will", "with", "would", "you", "your", "yours",
     // Negations: not content; they set a sentence's polarity instead.
-    "not", "no", "nor", "never", "rarely", "seldom", "hardly", "barely", "cannot", "don",
-    "doesn", "didn", "isn", "aren", "wasn", "weren", "won", "wouldn", "shouldn", "couldn",
-    "hasn", "haven", "hadn",
+    "not", "no", "nor", "never", "rarely", "seldom", "hardly", "barely", "cannot", "don", "doesn", "didn", "isn", "aren", "wasn", "weren",
+    "won", "wouldn", "shouldn", "couldn", "hasn", "haven", "hadn",
 ];
 
 /// Words that frame a question rather than carry its content.
 const QUESTION_FRAMING: &[&str] = &[
-    "speaker", "say", "says", "said", "according", "mention", "mentions", "mentioned", "video",
-    "talk", "clip", "tell", "tells", "state", "states", "stated",
+    "speaker",
+    "say",
+    "says",
+    "said",
+    "according",
+    "mention",
+    "mentions",
+    "mentioned",
+    "video",
+    "talk",
+    "clip",
+    "tell",
+    "tells",
+    "state",
+    "states",
+    "stated",
 ];
 
 const NEGATIONS: &[&str] = &[
-    "not", "no", "nor", "never", "neither", "none", "nobody", "nothing", "nowhere", "rarely",
-    "seldom", "hardly", "barely", "cannot", "without",
+    "not", "no", "nor", "never", "neither", "none", "nobody", "nothing", "nowhere", "rarely", "seldom", "hardly", "barely", "cannot",
+    "without",
 ];
 
 /// `choose_by_text(question, options, evidence = [])`.
@@ -125,11 +135,7 @@ options (in (0, 1]; shares sum to 1). Ties go to the lowest index; with no \
 overlap every option gets 1/n and the first is chosen. No options is an error.",
         )
         .param(Param::of("question", Type::Text, "The question being answered."))
-        .param(Param::of(
-            "options",
-            Type::list(Type::Text),
-            "The candidate answers.",
-        ))
+        .param(Param::of("options", Type::list(Type::Text), "The candidate answers."))
         .param(
             Param::of(
                 "evidence",
@@ -162,34 +168,22 @@ impl Module for ChooseByText {
             .enumerate()
             .map(|(i, v)| match v {
                 Value::Text(s) => Ok(s.to_string()),
-                other => Err(ModuleError::invalid(
-                    "options",
-                    format!("choose_by_text: option {i} is {}, not Text", other.type_of()),
-                )),
+                other => Err(ModuleError::invalid("options", format!("choose_by_text: option {i} is {}, not Text", other.type_of()))),
             })
             .collect::<Result<_, _>>()?;
         let evidence = match args.get("evidence") {
             Some(v) => v.clone(),
             None => Value::List(Arc::new(Vec::new())),
         };
-        let choice = ctx
-            .blocking(move || choose_lexically(&question, &options, &evidence))
-            .await?;
+        let choice = ctx.blocking(move || choose_lexically(&question, &options, &evidence)).await?;
         Ok(Value::Choice(Arc::new(choice)))
     }
 }
 
 /// Scores `options` against `evidence` as `choose_by_text` does and picks one.
-pub fn choose_lexically(
-    question: &str,
-    options: &[String],
-    evidence: &Value,
-) -> Result<Choice, ModuleError> {
+pub fn choose_lexically(question: &str, options: &[String], evidence: &Value) -> Result<Choice, ModuleError> {
     if options.is_empty() {
-        return Err(ModuleError::invalid(
-            "options",
-            "choose_by_text: there are no options to choose from",
-        ));
+        return Err(ModuleError::invalid("options", "choose_by_text: there are no options to choose from"));
     }
     let mut docs = Vec::new();
     evidence_docs(evidence, &mut docs);
@@ -197,10 +191,7 @@ pub fn choose_lexically(
         tracing::warn!("choose_by_text: the evidence has no words; every option scores 0");
     }
     let scores = score_options(question, options, &docs);
-    let (index, _) = scores
-        .iter()
-        .enumerate()
-        .fold((0, f64::NEG_INFINITY), |(bi, bs), (i, &s)| if s > bs { (i, s) } else { (bi, bs) });
+    let (index, _) = scores.iter().enumerate().fold((0, f64::NEG_INFINITY), |(bi, bs), (i, &s)| if s > bs { (i, s) } else { (bi, bs) });
     let probs = softmax(&scores, TEMPERATURE);
     Ok(Choice {
         index,
@@ -250,44 +241,31 @@ impl Doc {
 }
 
 fn ends_sentence(text: &str) -> bool {
-    let t = text.trim_end_matches(|c: char| {
-        c.is_whitespace() || matches!(c, '"' | '\'' | '”' | '’' | ')' | ']' | '»')
-    });
+    let t = text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '”' | '’' | ')' | ']' | '»'));
     t.ends_with(['.', '?', '!', '…'])
 }
 
 fn split_sentences(text: &str) -> Vec<&str> {
-    text.split(['.', '?', '!', '…', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
+    text.split(['.', '?', '!', '…', '\n']).map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 
-fn evidence_docs(v: &Value, out: &mut Vec<Doc>) {
+/// Longest gap between two cues that can still continue one sentence.
+const MAX_SENTENCE_GAP: f64 = 1.0;
+
+/// Splits `evidence` into documents.
+fn evidence_docs(evidence: &Value, out: &mut Vec<Doc>) {
+    let mut cues: Vec<&Cue> = Vec::new();
+    collect_docs(evidence, out, &mut cues);
+    cue_docs(&cues, out);
+}
+
+/// Adds the documents of non-cue values to `out` and gathers cues (of timed
+/// text at any depth of lists, in order) into `cues`, so that the cues of a
+/// list of one-cue timed texts (what a comprehension over subtitles gives)
+/// are seen as one stream.
+fn collect_docs<'a>(v: &'a Value, out: &mut Vec<Doc>, cues: &mut Vec<&'a Cue>) {
     match v {
-        Value::TimedText(t) => {
-            // Cues joined into sentences, for polarity only.
-            let mut sentence: Vec<usize> = Vec::new();
-            let n = t.cues.len();
-            for (i, cue) in t.cues.iter().enumerate() {
-                sentence.push(i);
-                if ends_sentence(&cue.text) || i + 1 == n {
-                    let negated = sentence
-                        .iter()
-                        .any(|&j| t.cues.get(j).is_some_and(|c| is_negated(&c.text)));
-                    for &j in &sentence {
-                        if let Some(c) = t.cues.get(j) {
-                            let weight = match c.score {
-                                Some(s) if s.is_finite() => s.max(0.0),
-                                _ => 1.0,
-                            };
-                            out.push(Doc::new(&c.text, weight, negated));
-                        }
-                    }
-                    sentence.clear();
-                }
-            }
-        }
+        Value::TimedText(t) => cues.extend(t.cues.iter()),
         Value::Text(s) => {
             for sentence in split_sentences(s) {
                 out.push(Doc::new(sentence, 1.0, is_negated(sentence)));
@@ -296,7 +274,7 @@ fn evidence_docs(v: &Value, out: &mut Vec<Doc>) {
         Value::Choice(c) => out.push(Doc::new(&c.option, 1.0, is_negated(&c.option))),
         Value::List(items) => {
             for item in items.iter() {
-                evidence_docs(item, out);
+                collect_docs(item, out, cues);
             }
         }
         other => {
@@ -309,12 +287,38 @@ fn evidence_docs(v: &Value, out: &mut Vec<Doc>) {
     }
 }
 
+/// One document per cue. For polarity, consecutive cues are joined into
+/// sentences: a cue continues the previous one when that one does not end
+/// with `.`, `?` or `!`, both come from the same source, and the gap between
+/// them is at most [`MAX_SENTENCE_GAP`].
+fn cue_docs(cues: &[&Cue], out: &mut Vec<Doc>) {
+    let mut sentence: Vec<&Cue> = Vec::new();
+    let flush = |sentence: &mut Vec<&Cue>, out: &mut Vec<Doc>| {
+        let negated = sentence.iter().any(|c| is_negated(&c.text));
+        for c in sentence.drain(..) {
+            let weight = match c.score {
+                Some(s) if s.is_finite() => s.max(0.0),
+                _ => 1.0,
+            };
+            out.push(Doc::new(&c.text, weight, negated));
+        }
+    };
+    for cue in cues {
+        let continues = sentence.last().is_some_and(|prev| {
+            !ends_sentence(&prev.text) && prev.source == cue.source && cue.start >= prev.start && cue.start - prev.end <= MAX_SENTENCE_GAP
+        });
+        if !continues {
+            flush(&mut sentence, out);
+        }
+        sentence.push(cue);
+    }
+    flush(&mut sentence, out);
+}
+
 /// Whether `text` holds a negation word or an `n't` contraction.
 fn is_negated(text: &str) -> bool {
     text.split_whitespace().any(|w| {
-        let w = w
-            .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’')
-            .to_lowercase();
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’').to_lowercase();
         let w = w.trim_matches(|c: char| c == '\'' || c == '’');
         w.ends_with("n't") || w.ends_with("n’t") || NEGATIONS.contains(&w)
     })
@@ -335,24 +339,21 @@ fn tokenize(text: &str) -> Vec<String> {
 /// and "strikes" with "strike").
 fn stem(word: &str) -> String {
     let len = word.chars().count();
-    let strip = |n: usize| word[..word.len() - n].to_string();
-    let mut w = if len > 4 && word.ends_with("ies") {
-        format!("{}y", &word[..word.len() - 3])
-    } else if len > 5 && word.ends_with("ing") {
-        strip(3)
-    } else if len > 6 && word.ends_with("ly") {
-        strip(2)
-    } else if len > 4 && word.ends_with("ed") {
-        strip(2)
-    } else if len > 3
-        && word.ends_with('s')
-        && !word.ends_with("ss")
-        && !word.ends_with("us")
-        && !word.ends_with("is")
-    {
-        strip(1)
-    } else {
+    let suffix = |min_len: usize, suffix: &str| {
+        if len > min_len {
+            word.strip_suffix(suffix)
+        } else {
+            None
+        }
+    };
+    let mut w = if let Some(s) = suffix(4, "ies") {
+        format!("{s}y")
+    } else if let Some(s) = suffix(5, "ing").or_else(|| suffix(6, "ly")).or_else(|| suffix(4, "ed")) {
+        s.to_string()
+    } else if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
         word.to_string()
+    } else {
+        suffix(3, "s").unwrap_or(word).to_string()
     };
     if w.chars().count() > 4 && w.ends_with('e') {
         w.pop();
@@ -373,11 +374,7 @@ fn score_options(question: &str, options: &[String], docs: &[Doc]) -> Vec<f64> {
         (1.0 + (n - k + 0.5) / (k + 0.5)).ln()
     };
     let total_len: usize = docs.iter().map(|d| d.tokens.len()).sum();
-    let avgdl = if docs.is_empty() || total_len == 0 {
-        1.0
-    } else {
-        total_len as f64 / n
-    };
+    let avgdl = if docs.is_empty() || total_len == 0 { 1.0 } else { total_len as f64 / n };
 
     let question_tokens: BTreeSet<String> = tokenize(question)
         .into_iter()
@@ -391,11 +388,8 @@ fn score_options(question: &str, options: &[String], docs: &[Doc]) -> Vec<f64> {
         .map(|option| {
             let option_tokens: BTreeSet<String> = tokenize(option).into_iter().collect();
             let claim_negated = question_negated != is_negated(option);
-            let context: Vec<(&str, f64)> = question_tokens
-                .iter()
-                .filter(|t| !option_tokens.contains(*t))
-                .map(|t| (t.as_str(), idf(t)))
-                .collect();
+            let context: Vec<(&str, f64)> =
+                question_tokens.iter().filter(|t| !option_tokens.contains(*t)).map(|t| (t.as_str(), idf(t))).collect();
             let context_mass: f64 = context.iter().map(|(_, w)| w).sum();
             docs.iter()
                 .map(|d| {
@@ -427,7 +421,9 @@ fn score_options(question: &str, options: &[String], docs: &[Doc]) -> Vec<f64> {
                     };
                     d.weight * polarity * overlap * (1.0 + QUESTION_BONUS * q)
                 })
-                .sum()
+                .sum::<f64>()
+                // An empty sum is -0.0; report a plain 0.
+                + 0.0
         })
         .collect()
 }

@@ -5,13 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vprog_runtime::value::{
-    Clip, Detections, FrameDetections, TimeRange, TimedText, Track, Tracks,
-};
-use vprog_runtime::{
-    Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext,
-    Type, Value,
-};
+use vprog_runtime::value::{Clip, Detections, FrameDetections, TimeRange, TimedText, Track, Tracks};
+use vprog_runtime::{Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext, Type, Value};
 
 use super::{arg, as_clip, covered_seconds, empty, track_span, unsupported};
 
@@ -29,15 +24,7 @@ pub fn modules() -> Vec<Arc<dyn Module>> {
 
 /// The kinds `count` and `exists` accept.
 fn countable() -> ParamType {
-    ParamType::OneOf(vec![
-        Type::Frames,
-        Type::Detections,
-        Type::Tracks,
-        Type::TimedText,
-        Type::Masks,
-        Type::Clip,
-        Type::list(Type::Any),
-    ])
+    ParamType::OneOf(vec![Type::Frames, Type::Detections, Type::Tracks, Type::TimedText, Type::Masks, Type::Clip, Type::list(Type::Any)])
 }
 
 /// How many items a collection holds, as `count` defines it.
@@ -52,14 +39,7 @@ pub fn count_items(module: &str, v: &Value) -> Result<usize, ModuleError> {
         Value::Clip(c) => c.segments.len(),
         Value::Video(_) => 1,
         Value::List(items) => items.len(),
-        other => {
-            return Err(unsupported(
-                module,
-                "items",
-                "Frames, Detections, Tracks, TimedText, Masks, Clip or a list",
-                other,
-            ))
-        }
+        other => return Err(unsupported(module, "items", "Frames, Detections, Tracks, TimedText, Masks, Clip or a list", other)),
     })
 }
 
@@ -165,14 +145,16 @@ pub struct Pick {
     sig: Signature,
 }
 
-const FIRST_DOC: &str = "The earliest element of a collection: a frame, a cue, a frame's detections, a track, a clip segment or a list element.
+const FIRST_DOC: &str =
+    "The earliest element of a collection: a frame, a cue, a frame's detections, a track, a clip segment or a list element.
 Frames: the earliest frame. TimedText: the cue that starts first (one-cue \
 TimedText). Detections: the earliest frame that has at least one box (its \
 detections only; an error if no frame has a box). Tracks: the track that starts \
 first. Clip: its first segment as a Clip. List: the first element in list order. \
 Ties go to the earlier position. An empty collection is an error.";
 
-const LAST_DOC: &str = "The latest element of a collection: a frame, a cue, a frame's detections, a track, a clip segment or a list element.
+const LAST_DOC: &str =
+    "The latest element of a collection: a frame, a cue, a frame's detections, a track, a clip segment or a list element.
 Frames: the latest frame. TimedText: the cue that ends last (one-cue \
 TimedText). Detections: the latest frame that has at least one box (its \
 detections only; an error if no frame has a box). Tracks: the track that ends \
@@ -189,14 +171,7 @@ impl Pick {
         let sig = Signature::new(name, "1.0.0", Returns::ElementOfT, doc).param(
             Param::required(
                 "items",
-                ParamType::OneOf(vec![
-                    Type::Frames,
-                    Type::TimedText,
-                    Type::Detections,
-                    Type::Tracks,
-                    Type::Clip,
-                    Type::list(Type::Any),
-                ]),
+                ParamType::OneOf(vec![Type::Frames, Type::TimedText, Type::Detections, Type::Tracks, Type::Clip, Type::list(Type::Any)]),
                 "The collection to pick from.",
             )
             .generic(),
@@ -213,16 +188,8 @@ fn pick_index(spans: impl Iterator<Item = (usize, TimeRange)>, end: End) -> Opti
         let better = match &best {
             None => true,
             Some((_, b)) => match end {
-                End::First => r
-                    .start
-                    .total_cmp(&b.start)
-                    .then(r.end.total_cmp(&b.end))
-                    .is_lt(),
-                End::Last => r
-                    .end
-                    .total_cmp(&b.end)
-                    .then(r.start.total_cmp(&b.start))
-                    .is_ge(),
+                End::First => r.start.total_cmp(&b.start).then(r.end.total_cmp(&b.end)).is_lt(),
+                End::Last => r.end.total_cmp(&b.end).then(r.start.total_cmp(&b.start)).is_ge(),
             },
         };
         if better {
@@ -249,52 +216,27 @@ impl Module for Pick {
         match items {
             Value::Frame(f) => Ok(Value::Frame(f.clone())),
             Value::Frames(fs) => {
-                let i = pick_index(fs.iter().map(|f| instant(f.time)).enumerate(), end)
-                    .ok_or_else(|| empty(name, "items", "frames"))?;
-                fs.get(i)
-                    .cloned()
-                    .map(Value::Frame)
-                    .ok_or_else(|| empty(name, "items", "frames"))
+                let i = pick_index(fs.iter().map(|f| instant(f.time)).enumerate(), end).ok_or_else(|| empty(name, "items", "frames"))?;
+                fs.get(i).cloned().map(Value::Frame).ok_or_else(|| empty(name, "items", "frames"))
             }
             Value::TimedText(t) => {
-                let i = pick_index(
-                    t.cues
-                        .iter()
-                        .map(|c| TimeRange { start: c.start, end: c.end })
-                        .enumerate(),
-                    end,
-                )
-                .ok_or_else(|| empty(name, "items", "cues"))?;
+                let i = pick_index(t.cues.iter().map(|c| TimeRange { start: c.start, end: c.end }).enumerate(), end)
+                    .ok_or_else(|| empty(name, "items", "cues"))?;
                 let cue = t.cues.get(i).cloned().ok_or_else(|| empty(name, "items", "cues"))?;
                 Ok(Value::TimedText(Arc::new(TimedText { cues: vec![cue] })))
             }
             Value::Detections(d) => {
-                let with_boxes = d
-                    .frames
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| !f.boxes.is_empty())
-                    .map(|(i, f)| (i, instant(f.time)));
-                let frame = pick_index(with_boxes, end)
-                    .and_then(|i| d.frames.get(i))
-                    .cloned()
-                    .ok_or_else(|| {
-                        ModuleError::invalid(
-                            "items",
-                            format!(
-                                "{name}: `items` has no detections ({} frames examined, none with a box)",
-                                d.frames.len()
-                            ),
-                        )
-                    })?;
+                let with_boxes = d.frames.iter().enumerate().filter(|(_, f)| !f.boxes.is_empty()).map(|(i, f)| (i, instant(f.time)));
+                let frame = pick_index(with_boxes, end).and_then(|i| d.frames.get(i)).cloned().ok_or_else(|| {
+                    ModuleError::invalid(
+                        "items",
+                        format!("{name}: `items` has no detections ({} frames examined, none with a box)", d.frames.len()),
+                    )
+                })?;
                 Ok(Value::Detections(Arc::new(Detections { frames: vec![frame] })))
             }
             Value::Tracks(t) => {
-                let spans = t
-                    .tracks
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, tr)| track_span(tr).map(|s| (i, s)));
+                let spans = t.tracks.iter().enumerate().filter_map(|(i, tr)| track_span(tr).map(|s| (i, s)));
                 let track = pick_index(spans, end)
                     .and_then(|i| t.tracks.get(i))
                     .cloned()
@@ -303,17 +245,9 @@ impl Module for Pick {
             }
             Value::Clip(_) | Value::Video(_) => {
                 let clip = as_clip(items).ok_or_else(|| empty(name, "items", "segments"))?;
-                let i = pick_index(clip.segments.iter().copied().enumerate(), end)
-                    .ok_or_else(|| empty(name, "items", "segments"))?;
-                let seg = clip
-                    .segments
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| empty(name, "items", "segments"))?;
-                Ok(Value::Clip(Arc::new(Clip {
-                    video: clip.video.clone(),
-                    segments: vec![seg],
-                })))
+                let i = pick_index(clip.segments.iter().copied().enumerate(), end).ok_or_else(|| empty(name, "items", "segments"))?;
+                let seg = clip.segments.get(i).copied().ok_or_else(|| empty(name, "items", "segments"))?;
+                Ok(Value::Clip(Arc::new(Clip { video: clip.video.clone(), segments: vec![seg] })))
             }
             Value::List(list) => {
                 let v = match end {
@@ -322,12 +256,7 @@ impl Module for Pick {
                 };
                 v.cloned().ok_or_else(|| empty(name, "items", "elements"))
             }
-            other => Err(unsupported(
-                name,
-                "items",
-                "Frames, TimedText, Detections, Tracks, Clip or a list",
-                other,
-            )),
+            other => Err(unsupported(name, "items", "Frames, TimedText, Detections, Tracks, Clip or a list", other)),
         }
     }
 }
@@ -359,12 +288,7 @@ collection is an error.",
         .param(
             Param::required(
                 "items",
-                ParamType::OneOf(vec![
-                    Type::TimedText,
-                    Type::Tracks,
-                    Type::Clip,
-                    Type::list(Type::Any),
-                ]),
+                ParamType::OneOf(vec![Type::TimedText, Type::Tracks, Type::Clip, Type::list(Type::Any)]),
                 "The collection to pick from.",
             )
             .generic(),
@@ -407,11 +331,7 @@ impl Module for Longest {
                 Ok(Value::TimedText(Arc::new(TimedText { cues: vec![cue] })))
             }
             Value::Tracks(t) => {
-                let lengths = t
-                    .tracks
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, tr)| track_span(tr).map(|s| (i, s.len())));
+                let lengths = t.tracks.iter().enumerate().filter_map(|(i, tr)| track_span(tr).map(|s| (i, s.len())));
                 let track = argmax(lengths)
                     .and_then(|i| t.tracks.get(i))
                     .cloned()
@@ -424,10 +344,7 @@ impl Module for Longest {
                     .and_then(|i| clip.segments.get(i))
                     .copied()
                     .ok_or_else(|| empty("longest", "items", "segments"))?;
-                Ok(Value::Clip(Arc::new(Clip {
-                    video: clip.video.clone(),
-                    segments: vec![seg],
-                })))
+                Ok(Value::Clip(Arc::new(Clip { video: clip.video.clone(), segments: vec![seg] })))
             }
             Value::List(list) => {
                 let mut lengths = Vec::with_capacity(list.len());
@@ -443,17 +360,9 @@ impl Module for Longest {
                     })?;
                     lengths.push((i, len));
                 }
-                argmax(lengths.into_iter())
-                    .and_then(|i| list.get(i))
-                    .cloned()
-                    .ok_or_else(|| empty("longest", "items", "elements"))
+                argmax(lengths.into_iter()).and_then(|i| list.get(i)).cloned().ok_or_else(|| empty("longest", "items", "elements"))
             }
-            other => Err(unsupported(
-                "longest",
-                "items",
-                "TimedText, Tracks, Clip or a list of timed values",
-                other,
-            )),
+            other => Err(unsupported("longest", "items", "TimedText, Tracks, Clip or a list of timed values", other)),
         }
     }
 }
@@ -485,14 +394,7 @@ joined with a newline. Lists are appended.",
         .param(
             Param::required(
                 "items",
-                ParamType::OneOf(vec![
-                    Type::TimedText,
-                    Type::Frames,
-                    Type::Detections,
-                    Type::Tracks,
-                    Type::Text,
-                    Type::list(Type::Any),
-                ]),
+                ParamType::OneOf(vec![Type::TimedText, Type::Frames, Type::Detections, Type::Tracks, Type::Text, Type::list(Type::Any)]),
                 "The values to join, all of one kind.",
             )
             .generic()
@@ -523,20 +425,13 @@ fn kind_name(v: &Value) -> &'static str {
 fn mismatch(i: usize, first: &Value, v: &Value) -> ModuleError {
     ModuleError::invalid(
         "items",
-        format!(
-            "concat: all values must be of one kind, but value 1 is {} and value {} is {}",
-            first.type_of(),
-            i + 1,
-            v.type_of()
-        ),
+        format!("concat: all values must be of one kind, but value 1 is {} and value {} is {}", first.type_of(), i + 1, v.type_of()),
     )
 }
 
 /// Joins `values` as the `concat` module does.
 pub fn concat_values(values: &[Value]) -> Result<Value, ModuleError> {
-    let first = values
-        .first()
-        .ok_or_else(|| ModuleError::invalid("items", "concat: needs at least one value"))?;
+    let first = values.first().ok_or_else(|| ModuleError::invalid("items", "concat: needs at least one value"))?;
     let kind = kind_name(first);
     if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| kind_name(v) != kind) {
         return Err(mismatch(i, first, v));
@@ -575,11 +470,7 @@ pub fn concat_values(values: &[Value]) -> Result<Value, ModuleError> {
             let mut merged: Vec<FrameDetections> = Vec::with_capacity(all.len());
             for f in all {
                 match merged.last_mut() {
-                    Some(last)
-                        if last.time == f.time
-                            && last.width == f.width
-                            && last.height == f.height =>
-                    {
+                    Some(last) if last.time == f.time && last.width == f.width && last.height == f.height => {
                         last.boxes.extend(f.boxes);
                     }
                     _ => merged.push(f),
@@ -595,9 +486,7 @@ pub fn concat_values(values: &[Value]) -> Result<Value, ModuleError> {
                     for tr in &t.tracks {
                         let mut tr = tr.clone();
                         if used.contains(&tr.id) {
-                            tr.id = next_free_id(&used).ok_or_else(|| {
-                                ModuleError::Failed("concat: ran out of track ids".into())
-                            })?;
+                            tr.id = next_free_id(&used).ok_or_else(|| ModuleError::Failed("concat: ran out of track ids".into()))?;
                         }
                         used.insert(tr.id);
                         tracks.push(tr);
@@ -630,12 +519,7 @@ pub fn concat_values(values: &[Value]) -> Result<Value, ModuleError> {
             }
             Ok(Value::List(Arc::new(out)))
         }
-        other => Err(unsupported(
-            "concat",
-            "items",
-            "TimedText, Frames, Detections, Tracks, Text or lists",
-            other,
-        )),
+        other => Err(unsupported("concat", "items", "TimedText, Frames, Detections, Tracks, Text or lists", other)),
     }
 }
 

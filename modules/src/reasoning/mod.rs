@@ -55,18 +55,12 @@ pub(crate) fn arg<'a>(args: &'a Args, name: &str) -> Result<&'a Value, ModuleErr
 
 /// The error for a value whose kind a module does not accept.
 pub(crate) fn unsupported(module: &str, param: &str, expected: &str, got: &Value) -> ModuleError {
-    ModuleError::invalid(
-        param,
-        format!("{module}: expected {expected}, got {}", got.type_of()),
-    )
+    ModuleError::invalid(param, format!("{module}: expected {expected}, got {}", got.type_of()))
 }
 
 /// The error for an empty collection where an element is needed.
 pub(crate) fn empty(module: &str, param: &str, what: &str) -> ModuleError {
-    ModuleError::invalid(
-        param,
-        format!("{module}: `{param}` is empty (it has no {what})"),
-    )
+    ModuleError::invalid(param, format!("{module}: `{param}` is empty (it has no {what})"))
 }
 
 /// A clip argument's value as a clip (a video is its whole-video clip).
@@ -78,15 +72,26 @@ pub(crate) fn as_clip(v: &Value) -> Option<Arc<Clip>> {
     }
 }
 
+/// A clip of `ranges` of `video`: sorted, overlaps merged, inverted or NaN
+/// ranges dropped. Unlike `Clip::new` it does not clamp to the video's
+/// probed duration (so a damaged probe cannot make it panic); callers pass
+/// ranges cut from an existing clip, which are inside the video already.
+pub(crate) fn merged_clip(video: Arc<vprog_runtime::value::VideoRef>, ranges: impl IntoIterator<Item = TimeRange>) -> Clip {
+    let mut ranges: Vec<TimeRange> = ranges.into_iter().filter(|r| r.end >= r.start).collect();
+    ranges.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let mut segments: Vec<TimeRange> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match segments.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => segments.push(r),
+        }
+    }
+    Clip { video, segments }
+}
+
 /// The `[start, end]` span of every track that has at least one point.
 pub(crate) fn track_span(track: &vprog_runtime::value::Track) -> Option<TimeRange> {
-    let (lo, hi) = track
-        .points
-        .iter()
-        .map(|p| p.time)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| {
-            (lo.min(t), hi.max(t))
-        });
+    let (lo, hi) = track.points.iter().map(|p| p.time).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| (lo.min(t), hi.max(t)));
     (lo <= hi).then_some(TimeRange { start: lo, end: hi })
 }
 
@@ -123,9 +128,7 @@ pub(crate) fn covered_seconds(v: &Value) -> Option<f64> {
         Value::TimedText(t) => Some(t.cues.iter().map(|c| (c.end - c.start).max(0.0)).sum()),
         Value::Tracks(t) => Some(union_length(t.tracks.iter().filter_map(track_span).collect())),
         Value::Frame(_) | Value::Timestamp(_) => Some(0.0),
-        Value::Frames(_) | Value::Detections(_) | Value::Masks(_) => {
-            Some(v.time_span().map_or(0.0, |s| s.len()))
-        }
+        Value::Frames(_) | Value::Detections(_) | Value::Masks(_) => Some(v.time_span().map_or(0.0, |s| s.len())),
         _ => None,
     }
 }

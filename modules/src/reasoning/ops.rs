@@ -7,37 +7,22 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vprog_runtime::CachePolicy;
 use vprog_runtime::value::Clip;
-use vprog_runtime::{
-    Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext, Type, Value,
-};
+use vprog_runtime::CachePolicy;
+use vprog_runtime::{Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext, Type, Value};
 
 use super::arg;
 
 /// Every operator module.
 pub fn modules() -> Vec<Arc<dyn Module>> {
     let mut all: Vec<Arc<dyn Module>> = Vec::new();
-    for op in [
-        Comparison::Eq,
-        Comparison::Ne,
-        Comparison::Lt,
-        Comparison::Le,
-        Comparison::Gt,
-        Comparison::Ge,
-    ] {
+    for op in [Comparison::Eq, Comparison::Ne, Comparison::Lt, Comparison::Le, Comparison::Gt, Comparison::Ge] {
         all.push(Arc::new(Compare::new(op)));
     }
     for op in [Logic::And, Logic::Or, Logic::Not] {
         all.push(Arc::new(LogicOp::new(op)));
     }
-    for op in [
-        Arith::Add,
-        Arith::Sub,
-        Arith::Mul,
-        Arith::Div,
-        Arith::Neg,
-    ] {
+    for op in [Arith::Add, Arith::Sub, Arith::Mul, Arith::Div, Arith::Neg] {
         all.push(Arc::new(Arithmetic::new(op)));
     }
     all
@@ -97,23 +82,15 @@ impl Compare {
             Comparison::Ge => ("ge", ORDER_DOC),
         };
         let a = match op {
-            Comparison::Eq | Comparison::Ne => {
-                Param::of("a", Type::Any, "Left-hand value.").generic()
+            Comparison::Eq | Comparison::Ne => Param::of("a", Type::Any, "Left-hand value.").generic(),
+            _ => {
+                Param::required("a", ParamType::OneOf(vec![Type::Number, Type::Duration, Type::Timestamp, Type::Text]), "Left-hand value.")
+                    .generic()
             }
-            _ => Param::required(
-                "a",
-                ParamType::OneOf(vec![Type::Number, Type::Duration, Type::Timestamp, Type::Text]),
-                "Left-hand value.",
-            )
-            .generic(),
         };
         let sig = Signature::new(name, "1.0.0", Returns::Is(Type::Bool), doc)
             .param(a)
-            .param(Param::required(
-                "b",
-                ParamType::SameAsT,
-                "Right-hand value, of the same kind as `a`.",
-            ))
+            .param(Param::required("b", ParamType::SameAsT, "Right-hand value, of the same kind as `a`."))
             .cache(CachePolicy::Never);
         Compare { op, sig }
     }
@@ -158,9 +135,7 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (V::Int(x), V::Int(y)) => x == y,
         (V::Number(x), V::Number(y)) => x == y,
-        (V::Int(i), V::Number(f)) | (V::Number(f), V::Int(i)) => {
-            cmp_int_float(*i, *f) == Some(Ordering::Equal)
-        }
+        (V::Int(i), V::Number(f)) | (V::Number(f), V::Int(i)) => cmp_int_float(*i, *f) == Some(Ordering::Equal),
         (V::Bool(x), V::Bool(y)) => x == y,
         (V::Duration(x), V::Duration(y)) | (V::Timestamp(x), V::Timestamp(y)) => x == y,
         (V::Text(x), V::Text(y)) => x == y,
@@ -169,29 +144,21 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         (V::Video(v), V::Clip(c)) | (V::Clip(c), V::Video(v)) => Clip::whole(v.clone()) == **c,
         (V::Frame(x), V::Frame(y)) => frames_equal(x, y),
         (V::Frames(x), V::Frames(y)) => {
-            Arc::ptr_eq(x, y)
-                || (x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| frames_equal(p, q)))
+            Arc::ptr_eq(x, y) || (x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| frames_equal(p, q)))
         }
-        (V::Frame(f), V::Frames(fs)) | (V::Frames(fs), V::Frame(f)) => {
-            fs.len() == 1 && fs.first().is_some_and(|g| frames_equal(f, g))
-        }
+        (V::Frame(f), V::Frames(fs)) | (V::Frames(fs), V::Frame(f)) => fs.len() == 1 && fs.first().is_some_and(|g| frames_equal(f, g)),
         (V::Detections(x), V::Detections(y)) => Arc::ptr_eq(x, y) || x == y,
         (V::Tracks(x), V::Tracks(y)) => Arc::ptr_eq(x, y) || x == y,
         (V::Masks(x), V::Masks(y)) => Arc::ptr_eq(x, y) || x == y,
         (V::TimedText(x), V::TimedText(y)) => Arc::ptr_eq(x, y) || x == y,
         (V::Choice(x), V::Choice(y)) => x == y,
-        (V::List(x), V::List(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| values_equal(p, q))
-        }
+        (V::List(x), V::List(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| values_equal(p, q)),
         _ => false,
     }
 }
 
 fn frames_equal(a: &vprog_runtime::value::Frame, b: &vprog_runtime::value::Frame) -> bool {
-    a.time == b.time
-        && a.width == b.width
-        && a.height == b.height
-        && (Arc::ptr_eq(&a.rgb, &b.rgb) || a.rgb == b.rgb)
+    a.time == b.time && a.width == b.width && a.height == b.height && (Arc::ptr_eq(&a.rgb, &b.rgb) || a.rgb == b.rgb)
 }
 
 /// Exact comparison of an integer with a float (no rounding of large ints).
@@ -239,10 +206,7 @@ fn order(module: &str, a: &Value, b: &Value) -> Result<Option<Ordering>, ModuleE
         _ => {
             return Err(ModuleError::invalid(
                 "a",
-                format!(
-                    "{module}: only numbers, durations, timestamps and texts can be ordered, got {}",
-                    a.type_of()
-                ),
+                format!("{module}: only numbers, durations, timestamps and texts can be ordered, got {}", a.type_of()),
             ))
         }
     })
@@ -376,9 +340,7 @@ impl Arithmetic {
         if op == Arith::Neg {
             sig = sig.param(Param::of("a", Type::Number, "The number to negate."));
         } else {
-            sig = sig
-                .param(Param::of("a", Type::Number, "Left-hand number."))
-                .param(Param::of("b", Type::Number, "Right-hand number."));
+            sig = sig.param(Param::of("a", Type::Number, "Left-hand number.")).param(Param::of("b", Type::Number, "Right-hand number."));
         }
         Arithmetic { op, sig }
     }
@@ -396,10 +358,7 @@ impl Num {
         match arg(args, name)? {
             Value::Int(i) => Ok(Num::I(*i)),
             Value::Number(f) => Ok(Num::F(*f)),
-            other => Err(ModuleError::invalid(
-                name,
-                format!("expected a number, got {}", other.type_of()),
-            )),
+            other => Err(ModuleError::invalid(name, format!("expected a number, got {}", other.type_of()))),
         }
     }
 
@@ -422,9 +381,7 @@ fn finite(name: &str, expr: String, v: f64) -> Result<Value, ModuleError> {
     if v.is_finite() {
         Ok(Value::Number(v))
     } else {
-        Err(ModuleError::Failed(format!(
-            "{name}: {expr} is not a finite number (result {v})"
-        )))
+        Err(ModuleError::Failed(format!("{name}: {expr} is not a finite number (result {v})")))
     }
 }
 
@@ -439,9 +396,10 @@ impl Module for Arithmetic {
         let a = Num::get(&args, "a")?;
         if self.op == Arith::Neg {
             return match a {
-                Num::I(i) => i.checked_neg().map(Value::Int).ok_or_else(|| {
-                    ModuleError::Failed(format!("neg: integer overflow: -({i}) does not fit in an Int"))
-                }),
+                Num::I(i) => i
+                    .checked_neg()
+                    .map(Value::Int)
+                    .ok_or_else(|| ModuleError::Failed(format!("neg: integer overflow: -({i}) does not fit in an Int"))),
                 Num::F(f) => Ok(Value::Number(-f)),
             };
         }
@@ -456,10 +414,7 @@ impl Module for Arithmetic {
         if self.op == Arith::Div {
             let d = b.f();
             if d == 0.0 {
-                return Err(ModuleError::invalid(
-                    "b",
-                    format!("div: division by zero in {expr}"),
-                ));
+                return Err(ModuleError::invalid("b", format!("div: division by zero in {expr}")));
             }
             return finite(name, expr, a.f() / d);
         }

@@ -4,12 +4,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vprog_runtime::value::{Clip, Detections, TimeRange, TimedText, Tracks};
-use vprog_runtime::{
-    Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext, Type, Value,
-};
+use vprog_runtime::value::{Detections, TimeRange, TimedText, Tracks};
+use vprog_runtime::{Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext, Type, Value};
 
-use super::{arg, as_clip, covered_seconds, track_span, unsupported, TIME_EPS};
+use super::{arg, as_clip, covered_seconds, merged_clip, track_span, unsupported, TIME_EPS};
 
 /// Every temporal module.
 pub fn modules() -> Vec<Arc<dyn Module>> {
@@ -86,13 +84,7 @@ impl Temporal {
             .param(
                 Param::required(
                     "items",
-                    ParamType::OneOf(vec![
-                        Type::TimedText,
-                        Type::Frames,
-                        Type::Detections,
-                        Type::Tracks,
-                        Type::Clip,
-                    ]),
+                    ParamType::OneOf(vec![Type::TimedText, Type::Frames, Type::Detections, Type::Tracks, Type::Clip]),
                     "The timed items to filter.",
                 )
                 .generic(),
@@ -122,32 +114,14 @@ struct Anchor {
 
 fn anchor_of(module: &str, v: &Value) -> Result<Anchor, ModuleError> {
     let span = v.time_span().ok_or_else(|| match v {
-        Value::Clip(_)
-        | Value::Frames(_)
-        | Value::Detections(_)
-        | Value::Tracks(_)
-        | Value::TimedText(_)
-        | Value::Masks(_) => ModuleError::invalid(
-            "anchor",
-            format!(
-                "{module}: the anchor ({}) is empty, so it has no time to compare against",
-                v.summary()
-            ),
-        ),
-        other => unsupported(
-            module,
-            "anchor",
-            "a Timestamp, Clip, Frame, Frames, Detections, Tracks or TimedText",
-            other,
-        ),
+        Value::Clip(_) | Value::Frames(_) | Value::Detections(_) | Value::Tracks(_) | Value::TimedText(_) | Value::Masks(_) => {
+            ModuleError::invalid("anchor", format!("{module}: the anchor ({}) is empty, so it has no time to compare against", v.summary()))
+        }
+        other => unsupported(module, "anchor", "a Timestamp, Clip, Frame, Frames, Detections, Tracks or TimedText", other),
     })?;
     let intervals = match v {
         Value::Clip(c) => c.segments.clone(),
-        Value::TimedText(t) => t
-            .cues
-            .iter()
-            .map(|c| TimeRange { start: c.start, end: c.end.max(c.start) })
-            .collect(),
+        Value::TimedText(t) => t.cues.iter().map(|c| TimeRange { start: c.start, end: c.end.max(c.start) }).collect(),
         Value::Tracks(t) => t.tracks.iter().filter_map(track_span).collect(),
         _ => vec![span],
     };
@@ -180,73 +154,38 @@ impl Anchor {
             keep.then_some(r)
         };
         match rel {
-            Relation::Before => clip_to(f64::NEG_INFINITY, self.span.start, false)
-                .into_iter()
-                .collect(),
-            Relation::After => clip_to(self.span.end, f64::INFINITY, false)
-                .into_iter()
-                .collect(),
-            Relation::During => self
-                .intervals
-                .iter()
-                .filter_map(|iv| clip_to(iv.start, iv.end, iv.len() <= 0.0 || seg.len() <= 0.0))
-                .collect(),
+            Relation::Before => clip_to(f64::NEG_INFINITY, self.span.start, false).into_iter().collect(),
+            Relation::After => clip_to(self.span.end, f64::INFINITY, false).into_iter().collect(),
+            Relation::During => {
+                self.intervals.iter().filter_map(|iv| clip_to(iv.start, iv.end, iv.len() <= 0.0 || seg.len() <= 0.0)).collect()
+            }
         }
     }
 }
 
 /// Filters (or, for clips, cuts) `items` by `rel` to `anchor`.
-pub fn relate(
-    module: &str,
-    rel: Relation,
-    items: &Value,
-    anchor: &Value,
-) -> Result<Value, ModuleError> {
+pub fn relate(module: &str, rel: Relation, items: &Value, anchor: &Value) -> Result<Value, ModuleError> {
     let a = anchor_of(module, anchor)?;
     let instant = |t: f64| TimeRange { start: t, end: t };
     Ok(match items {
         Value::TimedText(t) => {
-            let cues = t
-                .cues
-                .iter()
-                .filter(|c| a.keeps(rel, TimeRange { start: c.start, end: c.end.max(c.start) }))
-                .cloned()
-                .collect();
+            let cues = t.cues.iter().filter(|c| a.keeps(rel, TimeRange { start: c.start, end: c.end.max(c.start) })).cloned().collect();
             Value::TimedText(Arc::new(TimedText { cues }))
         }
-        Value::Frames(fs) => Value::Frames(Arc::new(
-            fs.iter().filter(|f| a.keeps(rel, instant(f.time))).cloned().collect(),
-        )),
-        Value::Frame(f) => Value::Frames(Arc::new(
-            a.keeps(rel, instant(f.time)).then(|| f.clone()).into_iter().collect(),
-        )),
-        Value::Detections(d) => Value::Detections(Arc::new(Detections {
-            frames: d.frames.iter().filter(|f| a.keeps(rel, instant(f.time))).cloned().collect(),
-        })),
+        Value::Frames(fs) => Value::Frames(Arc::new(fs.iter().filter(|f| a.keeps(rel, instant(f.time))).cloned().collect())),
+        Value::Frame(f) => Value::Frames(Arc::new(a.keeps(rel, instant(f.time)).then(|| f.clone()).into_iter().collect())),
+        Value::Detections(d) => {
+            Value::Detections(Arc::new(Detections { frames: d.frames.iter().filter(|f| a.keeps(rel, instant(f.time))).cloned().collect() }))
+        }
         Value::Tracks(t) => Value::Tracks(Arc::new(Tracks {
-            tracks: t
-                .tracks
-                .iter()
-                .filter(|tr| track_span(tr).is_some_and(|s| a.keeps(rel, s)))
-                .cloned()
-                .collect(),
+            tracks: t.tracks.iter().filter(|tr| track_span(tr).is_some_and(|s| a.keeps(rel, s))).cloned().collect(),
         })),
         Value::Clip(_) | Value::Video(_) => {
-            let clip = as_clip(items).ok_or_else(|| {
-                unsupported(module, "items", "a Clip", items)
-            })?;
-            let ranges: Vec<TimeRange> =
-                clip.segments.iter().flat_map(|s| a.cut(rel, *s)).collect();
-            Value::Clip(Arc::new(Clip::new(clip.video.clone(), ranges)))
+            let clip = as_clip(items).ok_or_else(|| unsupported(module, "items", "a Clip", items))?;
+            let ranges: Vec<TimeRange> = clip.segments.iter().flat_map(|s| a.cut(rel, *s)).collect();
+            Value::Clip(Arc::new(merged_clip(clip.video.clone(), ranges)))
         }
-        other => {
-            return Err(unsupported(
-                module,
-                "items",
-                "TimedText, Frames, Detections, Tracks or a Clip",
-                other,
-            ))
-        }
+        other => return Err(unsupported(module, "items", "TimedText, Frames, Detections, Tracks or a Clip", other)),
     })
 }
 
@@ -257,12 +196,7 @@ impl Module for Temporal {
     }
 
     async fn call(&self, args: Args, _ctx: &StepContext) -> Result<Value, ModuleError> {
-        relate(
-            self.sig.name,
-            self.rel,
-            arg(&args, "items")?,
-            arg(&args, "anchor")?,
-        )
+        relate(self.sig.name, self.rel, arg(&args, "items")?, arg(&args, "anchor")?)
     }
 }
 
@@ -313,18 +247,10 @@ impl Module for DurationOf {
     async fn call(&self, args: Args, _ctx: &StepContext) -> Result<Value, ModuleError> {
         let x = arg(&args, "x")?;
         match x {
-            Value::Clip(_)
-            | Value::Video(_)
-            | Value::TimedText(_)
-            | Value::Tracks(_)
-            | Value::Frames(_)
-            | Value::Frame(_) => Ok(Value::Duration(covered_seconds(x).unwrap_or(0.0))),
-            other => Err(unsupported(
-                "duration",
-                "x",
-                "a Clip, TimedText, Tracks or Frames",
-                other,
-            )),
+            Value::Clip(_) | Value::Video(_) | Value::TimedText(_) | Value::Tracks(_) | Value::Frames(_) | Value::Frame(_) => {
+                Ok(Value::Duration(covered_seconds(x).unwrap_or(0.0)))
+            }
+            other => Err(unsupported("duration", "x", "a Clip, TimedText, Tracks or Frames", other)),
         }
     }
 }
@@ -365,20 +291,11 @@ For frames and detections this is the time of the last frame; for cues the \
 latest cue end. An empty value has no end and is an error.",
             ),
         };
-        let sig = Signature::new(name, "1.0.0", Returns::Is(Type::Timestamp), doc).param(
-            Param::required(
-                "x",
-                ParamType::OneOf(vec![
-                    Type::Clip,
-                    Type::Frames,
-                    Type::Detections,
-                    Type::Tracks,
-                    Type::TimedText,
-                    Type::Masks,
-                ]),
-                "The timed value.",
-            ),
-        );
+        let sig = Signature::new(name, "1.0.0", Returns::Is(Type::Timestamp), doc).param(Param::required(
+            "x",
+            ParamType::OneOf(vec![Type::Clip, Type::Frames, Type::Detections, Type::Tracks, Type::TimedText, Type::Masks]),
+            "The timed value.",
+        ));
         TimeBound { bound, sig }
     }
 }
@@ -394,10 +311,7 @@ impl Module for TimeBound {
         let x = arg(&args, "x")?;
         let span = x.time_span().ok_or_else(|| {
             if x.type_of().is_timed() {
-                ModuleError::invalid(
-                    "x",
-                    format!("{name}: `x` ({}) is empty, so it has no {name}", x.summary()),
-                )
+                ModuleError::invalid("x", format!("{name}: `x` ({}) is empty, so it has no {name}", x.summary()))
             } else {
                 unsupported(name, "x", "a timed value", x)
             }

@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use vprog_runtime::value::{clock, Cue};
-use vprog_runtime::{
-    Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext, Type, Value,
-};
+use vprog_runtime::{Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext, Type, Value};
 
 use super::{arg, track_span, unsupported};
 
@@ -40,20 +38,9 @@ of whitespace (including line breaks inside a cue) count as one space on both \
 sides, so a pattern matches across a cue's line wrap, but not across two cues. \
 An empty pattern is an error.",
         )
-        .param(Param::required(
-            "text",
-            ParamType::OneOf(vec![Type::Text, Type::TimedText]),
-            "Where to look.",
-        ))
+        .param(Param::required("text", ParamType::OneOf(vec![Type::Text, Type::TimedText]), "Where to look."))
         .param(Param::of("pattern", Type::Text, "What to look for."))
-        .param(
-            Param::of(
-                "case_sensitive",
-                Type::Bool,
-                "Whether upper and lower case must match.",
-            )
-            .default(Value::Bool(false)),
-        );
+        .param(Param::of("case_sensitive", Type::Bool, "Whether upper and lower case must match.").default(Value::Bool(false)));
         Contains { sig }
     }
 }
@@ -88,17 +75,11 @@ impl Module for Contains {
         };
         let pattern = normalise(&args.text("pattern")?, case_sensitive);
         if pattern.is_empty() {
-            return Err(ModuleError::invalid(
-                "pattern",
-                "contains: `pattern` is empty (or only whitespace)",
-            ));
+            return Err(ModuleError::invalid("pattern", "contains: `pattern` is empty (or only whitespace)"));
         }
         let found = match arg(&args, "text")? {
             Value::Text(s) => normalise(s, case_sensitive).contains(&pattern),
-            Value::TimedText(t) => t
-                .cues
-                .iter()
-                .any(|c| normalise(&c.text, case_sensitive).contains(&pattern)),
+            Value::TimedText(t) => t.cues.iter().any(|c| normalise(&c.text, case_sensitive).contains(&pattern)),
             other => return Err(unsupported("contains", "text", "Text or TimedText", other)),
         };
         Ok(Value::Bool(found))
@@ -182,11 +163,7 @@ pub fn describe(value: &Value) -> String {
     lines.join("\n")
 }
 
-fn push_capped<I: ExactSizeIterator<Item = String>>(
-    out: &mut Vec<String>,
-    pad: &str,
-    entries: I,
-) {
+fn push_capped<I: ExactSizeIterator<Item = String>>(out: &mut Vec<String>, pad: &str, entries: I) {
     let total = entries.len();
     for line in entries.take(MAX_ENTRIES) {
         out.push(format!("{pad}{line}"));
@@ -203,11 +180,7 @@ fn label_counts<'a>(items: impl Iterator<Item = (&'a str, f32)>) -> String {
         e.0 += 1;
         e.1 = e.1.max(score);
     }
-    by_label
-        .iter()
-        .map(|(label, (n, best))| format!("{label} ×{n} (best score {best:.2})"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    by_label.iter().map(|(label, (n, best))| format!("{label} ×{n} (best score {best:.2})")).collect::<Vec<_>>().join(", ")
 }
 
 fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
@@ -215,19 +188,10 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
     let inner = "  ".repeat(depth + 1);
     match value {
         Value::Video(v) => {
-            let name = v
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| v.path.display().to_string());
+            let name = v.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| v.path.display().to_string());
             out.push(format!(
                 "{pad}Video {name}: {:.1} s, {}x{} at {:.2} fps ({} in {})",
-                v.info.duration,
-                v.info.width,
-                v.info.height,
-                v.info.fps,
-                v.info.video_codec,
-                v.info.format
+                v.info.duration, v.info.width, v.info.height, v.info.fps, v.info.video_codec, v.info.format
             ));
             for s in &v.info.streams {
                 let lang = s.language.as_deref().map(|l| format!(" ({l})")).unwrap_or_default();
@@ -238,28 +202,11 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
             }
         }
         Value::Clip(c) => {
-            let name = c
-                .video
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            out.push(format!(
-                "{pad}Clip of {name}: {}, {:.1} s in all",
-                plural(c.segments.len(), "segment", "segments"),
-                c.duration()
-            ));
-            push_capped(
-                out,
-                &inner,
-                c.segments
-                    .iter()
-                    .map(|r| format!("{} {:.1} s", span_label(r.start, r.end), r.len())),
-            );
+            let name = c.video.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            out.push(format!("{pad}Clip of {name}: {}, {:.1} s in all", plural(c.segments.len(), "segment", "segments"), c.duration()));
+            push_capped(out, &inner, c.segments.iter().map(|r| format!("{} {:.1} s", span_label(r.start, r.end), r.len())));
         }
-        Value::Frame(f) => {
-            out.push(format!("{pad}Frame at {} ({}x{})", clock(f.time), f.width, f.height))
-        }
+        Value::Frame(f) => out.push(format!("{pad}Frame at {} ({}x{})", clock(f.time), f.width, f.height)),
         Value::Frames(fs) => match (fs.first(), fs.last()) {
             (Some(a), Some(b)) => {
                 out.push(format!(
@@ -270,13 +217,8 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
                     a.width,
                     a.height
                 ));
-                let times: Vec<String> =
-                    fs.iter().take(MAX_ENTRIES).map(|f| clock(f.time)).collect();
-                let more = if fs.len() > MAX_ENTRIES {
-                    format!(", … and {} more", fs.len() - MAX_ENTRIES)
-                } else {
-                    String::new()
-                };
+                let times: Vec<String> = fs.iter().take(MAX_ENTRIES).map(|f| clock(f.time)).collect();
+                let more = if fs.len() > MAX_ENTRIES { format!(", … and {} more", fs.len() - MAX_ENTRIES) } else { String::new() };
                 out.push(format!("{inner}at {}{more}", times.join(", ")));
             }
             _ => out.push(format!("{pad}0 frames")),
@@ -284,20 +226,14 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
         Value::Detections(d) => {
             let boxes: usize = d.frames.iter().map(|f| f.boxes.len()).sum();
             let with = d.frames.iter().filter(|f| !f.boxes.is_empty()).count();
-            let span = value
-                .time_span()
-                .map(|s| format!(", {}", span_label(s.start, s.end)))
-                .unwrap_or_default();
+            let span = value.time_span().map(|s| format!(", {}", span_label(s.start, s.end))).unwrap_or_default();
             out.push(format!(
                 "{pad}Detections: {} in {with} of {}{span}",
                 plural(boxes, "box", "boxes"),
                 plural(d.frames.len(), "frame", "frames"),
             ));
             if boxes > 0 {
-                let all = d
-                    .frames
-                    .iter()
-                    .flat_map(|f| f.boxes.iter().map(|b| (b.label.as_str(), b.score)));
+                let all = d.frames.iter().flat_map(|f| f.boxes.iter().map(|b| (b.label.as_str(), b.score)));
                 out.push(format!("{inner}by label: {}", label_counts(all)));
                 let per_frame: Vec<String> = d
                     .frames
@@ -344,16 +280,7 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
             push_capped(
                 out,
                 &inner,
-                m.masks.iter().map(|k| {
-                    format!(
-                        "[{}] {} (score {:.2}, {}x{})",
-                        clock(k.time),
-                        k.label,
-                        k.score,
-                        k.width,
-                        k.height
-                    )
-                }),
+                m.masks.iter().map(|k| format!("[{}] {} (score {:.2}, {}x{})", clock(k.time), k.label, k.score, k.width, k.height)),
             );
         }
         Value::TimedText(t) => {
@@ -383,19 +310,9 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
         Value::Duration(v) => out.push(format!("{pad}{v:.3} s")),
         Value::Timestamp(v) => out.push(format!("{pad}{} ({v:.3} s)", clock(*v))),
         Value::Choice(c) => {
-            out.push(format!(
-                "{pad}Chose option {}: \"{}\" (confidence {:.3})",
-                c.index,
-                one_line(&c.option),
-                c.confidence
-            ));
+            out.push(format!("{pad}Chose option {}: \"{}\" (confidence {:.3})", c.index, one_line(&c.option), c.confidence));
             if !c.scores.is_empty() {
-                let scores: Vec<String> = c
-                    .scores
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| format!("[{i}] {s:.3}"))
-                    .collect();
+                let scores: Vec<String> = c.scores.iter().enumerate().map(|(i, s)| format!("[{i}] {s:.3}")).collect();
                 out.push(format!("{inner}scores: {}", scores.join(", ")));
             }
             if !c.method.is_empty() {
@@ -403,11 +320,7 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
             }
         }
         Value::List(items) => {
-            out.push(format!(
-                "{pad}List of {} ({})",
-                plural(items.len(), "item", "items"),
-                value.type_of()
-            ));
+            out.push(format!("{pad}List of {} ({})", plural(items.len(), "item", "items"), value.type_of()));
             for (i, item) in items.iter().take(MAX_ENTRIES).enumerate() {
                 let mut sub = Vec::new();
                 describe_into(&mut sub, item, depth + 2);

@@ -14,11 +14,19 @@ use crate::value::Value;
 /// One argument after its expression was checked.
 pub(crate) type CheckedArg<'a> = (Option<&'a Ident>, Option<Lowered>, Span);
 
+/// The arguments bound to each parameter (several for a variadic one).
+type BoundArgs = Vec<Vec<(Option<Lowered>, Span)>>;
+
 impl Checker<'_> {
     pub(crate) fn call(&mut self, callee: &Ident, args: &[Arg], e: &Expr) -> Option<Lowered> {
         let checked: Vec<CheckedArg<'_>> = args.iter().map(|a| (a.name.as_ref(), self.expr(&a.value), a.value.span)).collect();
         if self.registry.get(&callee.name).is_none() {
-            let mut d = Diagnostic::error("vprog::unknown_module", format!("unknown module `{}`", callee.name), callee.span, "no module by this name");
+            let mut d = Diagnostic::error(
+                "vprog::unknown_module",
+                format!("unknown module `{}`", callee.name),
+                callee.span,
+                "no module by this name",
+            );
             if let Some(s) = vprog_grammar::closest(&callee.name, self.registry.names()) {
                 let sig = self.registry.get(s).map(|m| m.signature().display()).unwrap_or_default();
                 d = d.with_help(format!("did you mean `{s}`? ({sig})"));
@@ -34,7 +42,14 @@ impl Checker<'_> {
     }
 
     /// Checks a call of module `name` (also used for operators, with `operator` set).
-    pub(crate) fn call_module(&mut self, name: &str, name_span: Span, args: Vec<CheckedArg<'_>>, e: &Expr, operator: Option<&str>) -> Option<Lowered> {
+    pub(crate) fn call_module(
+        &mut self,
+        name: &str,
+        name_span: Span,
+        args: Vec<CheckedArg<'_>>,
+        e: &Expr,
+        operator: Option<&str>,
+    ) -> Option<Lowered> {
         let Some(module) = self.registry.get(name).cloned() else {
             self.diags.push(Diagnostic::error(
                 "vprog::unknown_module",
@@ -56,8 +71,8 @@ impl Checker<'_> {
 
     /// Assigns arguments to parameters. Returns, per parameter, its arguments
     /// (several for a variadic parameter).
-    fn bind_args<'a>(&mut self, sig: &Signature, what: &str, args: Vec<CheckedArg<'a>>, call_span: Span) -> Option<Vec<Vec<(Option<Lowered>, Span)>>> {
-        let mut slots: Vec<Vec<(Option<Lowered>, Span)>> = vec![Vec::new(); sig.params.len()];
+    fn bind_args(&mut self, sig: &Signature, what: &str, args: Vec<CheckedArg<'_>>, call_span: Span) -> Option<BoundArgs> {
+        let mut slots: BoundArgs = vec![Vec::new(); sig.params.len()];
         let mut ok = true;
         let mut next_positional = 0usize;
         let mut seen_named: Option<Span> = None;
@@ -97,7 +112,12 @@ impl Checker<'_> {
                 Some(ident) => {
                     seen_named = Some(ident.span);
                     let Some(idx) = sig.params.iter().position(|p| p.name == ident.name) else {
-                        let mut d = Diagnostic::error("vprog::unknown_argument", format!("{what} has no parameter `{}`", ident.name), ident.span, "unknown parameter");
+                        let mut d = Diagnostic::error(
+                            "vprog::unknown_argument",
+                            format!("{what} has no parameter `{}`", ident.name),
+                            ident.span,
+                            "unknown parameter",
+                        );
                         d = match vprog_grammar::closest(&ident.name, sig.params.iter().map(|p| p.name)) {
                             Some(s) => d.with_help(format!("did you mean `{s}`? signature: {}", sig.display())),
                             None => d.with_help(format!("signature: {}", sig.display())),
@@ -108,8 +128,13 @@ impl Checker<'_> {
                     };
                     if !slots[idx].is_empty() && !sig.params[idx].variadic {
                         self.diags.push(
-                            Diagnostic::error("vprog::duplicate_argument", format!("`{}` is given twice", ident.name), ident.span, "given again")
-                                .with_label(slots[idx][0].1, "first given here"),
+                            Diagnostic::error(
+                                "vprog::duplicate_argument",
+                                format!("`{}` is given twice", ident.name),
+                                ident.span,
+                                "given again",
+                            )
+                            .with_label(slots[idx][0].1, "first given here"),
                         );
                         ok = false;
                         continue;
@@ -121,19 +146,33 @@ impl Checker<'_> {
         for (p, given) in sig.params.iter().zip(&slots) {
             if given.is_empty() && (p.is_required() || (p.variadic && p.default.is_none() && !p.optional)) {
                 self.diags.push(
-                    Diagnostic::error("vprog::missing_argument", format!("{what} is missing argument `{}` ({})", p.name, p.ty), call_span, format!("`{}` not given", p.name))
-                        .with_help(format!("signature: {}", sig.display())),
+                    Diagnostic::error(
+                        "vprog::missing_argument",
+                        format!("{what} is missing argument `{}` ({})", p.name, p.ty),
+                        call_span,
+                        format!("`{}` not given", p.name),
+                    )
+                    .with_help(format!("signature: {}", sig.display())),
                 );
                 ok = false;
             }
         }
         for c in &sig.constraints {
             let Constraint::AtMostOneOf(names) = c;
-            let given: Vec<&str> = names.iter().copied().filter(|n| sig.params.iter().position(|p| p.name == *n).is_some_and(|i| !slots[i].is_empty())).collect();
+            let given: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| sig.params.iter().position(|p| p.name == *n).is_some_and(|i| !slots[i].is_empty()))
+                .collect();
             if given.len() > 1 {
                 self.diags.push(
-                    Diagnostic::error("vprog::conflicting_arguments", format!("{what} takes at most one of {}", names.join(", ")), call_span, format!("both {} given", given.join(" and ")))
-                        .with_help(format!("signature: {}", sig.display())),
+                    Diagnostic::error(
+                        "vprog::conflicting_arguments",
+                        format!("{what} takes at most one of {}", names.join(", ")),
+                        call_span,
+                        format!("both {} given", given.join(" and ")),
+                    )
+                    .with_help(format!("signature: {}", sig.display())),
                 );
                 ok = false;
             }
@@ -164,8 +203,13 @@ impl Checker<'_> {
                                 None => t = Some(binding),
                                 Some(prev) if p.variadic && !binding.is_assignable_to(prev) && !prev.is_assignable_to(&binding) => {
                                     self.diags.push(
-                                        Diagnostic::error("vprog::type_mismatch", format!("all arguments of {what} must have one type; found {prev} and {binding}"), *span, format!("this is {actual}"))
-                                            .with_help(format!("signature: {}", sig.display())),
+                                        Diagnostic::error(
+                                            "vprog::type_mismatch",
+                                            format!("all arguments of {what} must have one type; found {prev} and {binding}"),
+                                            *span,
+                                            format!("this is {actual}"),
+                                        )
+                                        .with_help(format!("signature: {}", sig.display())),
                                     );
                                     ok = false;
                                 }
@@ -177,8 +221,13 @@ impl Checker<'_> {
                     Err(expected) => {
                         let param_desc = if p.variadic { format!("arguments of {what}") } else { format!("`{}` of {what}", p.name) };
                         self.diags.push(
-                            Diagnostic::error("vprog::type_mismatch", format!("mismatched types: {param_desc} expects {expected}, found {actual}"), *span, format!("this is {actual}"))
-                                .with_help(type_help(p, actual, sig)),
+                            Diagnostic::error(
+                                "vprog::type_mismatch",
+                                format!("mismatched types: {param_desc} expects {expected}, found {actual}"),
+                                *span,
+                                format!("this is {actual}"),
+                            )
+                            .with_help(type_help(p, actual, sig)),
                         );
                         ok = false;
                     }
@@ -192,8 +241,13 @@ impl Checker<'_> {
                     if let Some(x) = x.filter(|x| *x < range.min || *x > range.max) {
                         let unit = if matches!(v, Value::Duration(_)) { " seconds" } else { "" };
                         self.diags.push(
-                            Diagnostic::error("vprog::out_of_range", format!("`{}` must be between {} and {}{unit}", p.name, range.min, range.max), *span, format!("{x} is out of range"))
-                                .with_help(p.doc.to_string()),
+                            Diagnostic::error(
+                                "vprog::out_of_range",
+                                format!("`{}` must be between {} and {}{unit}", p.name, range.min, range.max),
+                                *span,
+                                format!("{x} is out of range"),
+                            )
+                            .with_help(p.doc.to_string()),
                         );
                         ok = false;
                     }
@@ -219,7 +273,14 @@ impl Checker<'_> {
         Some(ty)
     }
 
-    fn lower_call(&mut self, module: Arc<dyn Module>, sig: &Signature, bound: Vec<Vec<(Option<Lowered>, Span)>>, ty: Type, e: &Expr) -> Lowered {
+    fn lower_call(
+        &mut self,
+        module: Arc<dyn Module>,
+        sig: &Signature,
+        bound: Vec<Vec<(Option<Lowered>, Span)>>,
+        ty: Type,
+        e: &Expr,
+    ) -> Lowered {
         let mut params = ParamMap::new();
         let mut variadic: Vec<Option<Value>> = Vec::new();
         let mut edges: Vec<(petgraph::stable_graph::NodeIndex, Slot)> = Vec::new();
@@ -270,7 +331,9 @@ fn match_param(p: &Param, actual: &Type, t: Option<&Type>) -> Result<Option<Type
     match &p.ty {
         ParamType::Is(ty) => {
             if actual.is_assignable_to(ty) {
-                Ok(Some(if ty.to_string().contains("Any") { actual.clone() } else if actual == ty { actual.clone() } else { ty.clone() }))
+                // Bind the actual type when it fits as is (or the parameter is
+                // generic over `Any`); bind the parameter's type after a coercion.
+                Ok(Some(if actual == ty || ty.to_string().contains("Any") { actual.clone() } else { ty.clone() }))
             } else {
                 Err(ty.to_string())
             }

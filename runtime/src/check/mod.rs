@@ -92,17 +92,31 @@ impl Checker<'_> {
                 StatementKind::Bind { name, value } => {
                     if let Some(input) = Input::ALL.iter().find(|i| i.name() == name.name) {
                         self.diags.push(
-                            Diagnostic::error("vprog::reserved_name", format!("`{}` is an implicit input and cannot be rebound", name.name), name.span, "reserved")
-                                .with_help(format!("`{}` always holds the {}; pick another name", input.name(), describe_input(*input))),
+                            Diagnostic::error(
+                                "vprog::reserved_name",
+                                format!("`{}` is an implicit input and cannot be rebound", name.name),
+                                name.span,
+                                "reserved",
+                            )
+                            .with_help(format!(
+                                "`{}` always holds the {}; pick another name",
+                                input.name(),
+                                describe_input(*input)
+                            )),
                         );
                         let _ = self.expr(value);
                         continue;
                     }
                     if let Some(prev) = self.scopes.binding_span(&name.name) {
                         self.diags.push(
-                            Diagnostic::error("vprog::duplicate_binding", format!("`{}` is already bound", name.name), name.span, "bound again here")
-                                .with_label(prev, "first bound here")
-                                .with_help("each name is bound once; choose a new name"),
+                            Diagnostic::error(
+                                "vprog::duplicate_binding",
+                                format!("`{}` is already bound", name.name),
+                                name.span,
+                                "bound again here",
+                            )
+                            .with_label(prev, "first bound here")
+                            .with_help("each name is bound once; choose a new name"),
                         );
                         let _ = self.expr(value);
                         continue;
@@ -129,8 +143,13 @@ impl Checker<'_> {
             None => {
                 let end = program.statements.last().map_or(0, |s| s.span.end);
                 self.diags.push(
-                    Diagnostic::error("vprog::missing_answer", "program has no `answer`", Span::new(end, end), "expected `answer <expression>` here")
-                        .with_help("end the program with `answer <expression>`, e.g. `answer count(frames)`"),
+                    Diagnostic::error(
+                        "vprog::missing_answer",
+                        "program has no `answer`",
+                        Span::new(end, end),
+                        "expected `answer <expression>` here",
+                    )
+                    .with_help("end the program with `answer <expression>`, e.g. `answer count(frames)`"),
                 );
                 None
             }
@@ -143,7 +162,9 @@ impl Checker<'_> {
     pub(crate) fn materialize(&mut self, lowered: Lowered, span: Span, text: &str) -> NodeIndex {
         match lowered {
             Lowered::Node(n, _) => n,
-            Lowered::Const(v, ty) => self.scopes.add_node(Node { op: Op::Const(v), ty, span, text: text.to_string(), bindings: vec![], merged: vec![] }),
+            Lowered::Const(v, ty) => {
+                self.scopes.add_node(Node { op: Op::Const(v), ty, span, text: text.to_string(), bindings: vec![], merged: vec![] })
+            }
         }
     }
 
@@ -211,14 +232,28 @@ impl Checker<'_> {
             .zip(items)
             .filter_map(|((l, span), item)| l.map(|l| self.materialize(l, span, &print_expr(item))))
             .collect();
-        let node = self.scopes.add_node(Node { op: Op::List, ty: ty.clone(), span: e.span, text: print_expr(e), bindings: vec![], merged: vec![] });
+        let node = self.scopes.add_node(Node {
+            op: Op::List,
+            ty: ty.clone(),
+            span: e.span,
+            text: print_expr(e),
+            bindings: vec![],
+            merged: vec![],
+        });
         for (i, item) in items.into_iter().enumerate() {
             self.scopes.add_edge(item, node, Slot::Item(i));
         }
         Some(Lowered::Node(node, ty))
     }
 
-    fn comprehension(&mut self, body: &Expr, var: &vprog_grammar::Ident, source: &Expr, filter: Option<&Expr>, e: &Expr) -> Option<Lowered> {
+    fn comprehension(
+        &mut self,
+        body: &Expr,
+        var: &vprog_grammar::Ident,
+        source: &Expr,
+        filter: Option<&Expr>,
+        e: &Expr,
+    ) -> Option<Lowered> {
         let src = self.expr(source);
         let src_ty = src.as_ref().map(|s| s.ty().clone());
         let elem = match &src_ty {
@@ -250,15 +285,25 @@ impl Checker<'_> {
         if let Some((Some(fl), span)) = &filter_l {
             if fl.ty() != &Type::Bool {
                 self.diags.push(
-                    Diagnostic::error("vprog::type_mismatch", format!("a filter must be Bool, found {}", fl.ty()), *span, format!("this is {}", fl.ty()))
-                        .with_help("filter with a condition such as `exists(...)` or `count(...) > 2`"),
+                    Diagnostic::error(
+                        "vprog::type_mismatch",
+                        format!("a filter must be Bool, found {}", fl.ty()),
+                        *span,
+                        format!("this is {}", fl.ty()),
+                    )
+                    .with_help("filter with a condition such as `exists(...)` or `count(...) > 2`"),
                 );
             }
         }
         if !var_used && elem.is_some() {
             self.diags.push(
-                Diagnostic::warning("vprog::unused_element", format!("`{}` is not used in the comprehension", var.name), var.span, "unused")
-                    .with_help("the body computes the same value for every element"),
+                Diagnostic::warning(
+                    "vprog::unused_element",
+                    format!("`{}` is not used in the comprehension", var.name),
+                    var.span,
+                    "unused",
+                )
+                .with_help("the body computes the same value for every element"),
             );
         }
         let (Some(src), Some(_), Some(body_l)) = (src, elem, body_l) else {

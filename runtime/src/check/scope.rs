@@ -125,7 +125,15 @@ impl Scopes {
     pub(crate) fn push_body(&mut self, var: &str, span: Span, elem_ty: Type) {
         self.levels.push(Level {
             graph: empty_graph(),
-            kind: Kind::Body(Body { var: var.to_string(), elem_ty, span, element: None, used: false, captures: Vec::new(), memo: HashMap::new() }),
+            kind: Kind::Body(Body {
+                var: var.to_string(),
+                elem_ty,
+                span,
+                element: None,
+                used: false,
+                captures: Vec::new(),
+                memo: HashMap::new(),
+            }),
         });
     }
 
@@ -166,7 +174,14 @@ impl Scopes {
                     let node = match b.element {
                         Some(n) => n,
                         None => {
-                            let n = level.graph.add_node(Node { op: Op::Element, ty: ty.clone(), span, text: name.to_string(), bindings: vec![], merged: vec![] });
+                            let n = level.graph.add_node(Node {
+                                op: Op::Element,
+                                ty: ty.clone(),
+                                span,
+                                text: name.to_string(),
+                                bindings: vec![],
+                                merged: vec![],
+                            });
                             if let Kind::Body(b) = &mut level.kind {
                                 b.element = Some(n);
                             }
@@ -222,7 +237,14 @@ impl Scopes {
                 None => {
                     let i = b.captures.len();
                     b.captures.push(node);
-                    let inner = level.graph.add_node(Node { op: Op::Capture(i), ty: ty.clone(), span: Span::default(), text: name.to_string(), bindings: vec![], merged: vec![] });
+                    let inner = level.graph.add_node(Node {
+                        op: Op::Capture(i),
+                        ty: ty.clone(),
+                        span: Span::default(),
+                        text: name.to_string(),
+                        bindings: vec![],
+                        merged: vec![],
+                    });
                     if let Kind::Body(b) = &mut level.kind {
                         b.memo.insert(node, inner);
                     }

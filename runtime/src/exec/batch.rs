@@ -38,9 +38,15 @@ fn join(parts: Vec<Value>) -> Result<Value, ModuleError> {
         (Value::Detections(a), Value::Detections(b)) => {
             Ok(Value::Detections(Arc::new(Detections { frames: a.frames.iter().chain(&b.frames).cloned().collect() })))
         }
-        (Value::TimedText(a), Value::TimedText(b)) => Ok(Value::TimedText(Arc::new(TimedText { cues: a.cues.iter().chain(&b.cues).cloned().collect() }))),
-        (Value::Masks(a), Value::Masks(b)) => Ok(Value::Masks(Arc::new(Masks { masks: a.masks.iter().chain(&b.masks).cloned().collect() }))),
-        (Value::Tracks(a), Value::Tracks(b)) => Ok(Value::Tracks(Arc::new(Tracks { tracks: a.tracks.iter().chain(&b.tracks).cloned().collect() }))),
+        (Value::TimedText(a), Value::TimedText(b)) => {
+            Ok(Value::TimedText(Arc::new(TimedText { cues: a.cues.iter().chain(&b.cues).cloned().collect() })))
+        }
+        (Value::Masks(a), Value::Masks(b)) => {
+            Ok(Value::Masks(Arc::new(Masks { masks: a.masks.iter().chain(&b.masks).cloned().collect() })))
+        }
+        (Value::Tracks(a), Value::Tracks(b)) => {
+            Ok(Value::Tracks(Arc::new(Tracks { tracks: a.tracks.iter().chain(&b.tracks).cloned().collect() })))
+        }
         (Value::List(a), Value::List(b)) => Ok(Value::List(Arc::new(a.iter().chain(b.iter()).cloned().collect()))),
         (a, _) => Err(ModuleError::Failed(format!("cannot join batched outputs of type {}", a.type_of()))),
     })

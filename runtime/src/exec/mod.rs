@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::future::Future;
-use std::pin::Pin;
 use petgraph::stable_graph::NodeIndex;
 use petgraph::Direction;
+use std::future::Future;
+use std::pin::Pin;
 use tokio::task::JoinSet;
 use vprog_grammar::Span;
 
@@ -125,7 +125,10 @@ impl ExecError {
     pub fn step(&self) -> Option<&str> {
         match self {
             ExecError::MissingInput(_) => None,
-            ExecError::StepFailed { step, .. } | ExecError::Timeout { step, .. } | ExecError::InvalidOutput { step, .. } | ExecError::Internal { step, .. } => Some(step),
+            ExecError::StepFailed { step, .. }
+            | ExecError::Timeout { step, .. }
+            | ExecError::InvalidOutput { step, .. }
+            | ExecError::Internal { step, .. } => Some(step),
         }
     }
 
@@ -133,7 +136,10 @@ impl ExecError {
     pub fn span(&self) -> Option<Span> {
         match self {
             ExecError::MissingInput(_) => None,
-            ExecError::StepFailed { span, .. } | ExecError::Timeout { span, .. } | ExecError::InvalidOutput { span, .. } | ExecError::Internal { span, .. } => Some(*span),
+            ExecError::StepFailed { span, .. }
+            | ExecError::Timeout { span, .. }
+            | ExecError::InvalidOutput { span, .. }
+            | ExecError::Internal { span, .. } => Some(*span),
         }
     }
 }
@@ -211,7 +217,13 @@ impl Executor {
                 Input::Options => inputs.options.as_ref().map(|o| Value::List(Arc::new(o.iter().map(Value::text).collect()))),
             };
             let Some(value) = value else {
-                return RunOutcome { result: Err(ExecError::MissingInput(i.name())), steps: Vec::new(), answer_step: None, supporting_steps: Vec::new(), wall: t0.elapsed() };
+                return RunOutcome {
+                    result: Err(ExecError::MissingInput(i.name())),
+                    steps: Vec::new(),
+                    answer_step: None,
+                    supporting_steps: Vec::new(),
+                    wall: t0.elapsed(),
+                };
             };
             let key = value.content_hash();
             leaf_inputs.insert(i, (value, key));
@@ -230,7 +242,12 @@ impl Executor {
                 stack.extend(plan.graph.neighbors_directed(n, Direction::Incoming));
             }
         }
-        let supporting_steps = run.records.iter().filter(|r| plan.graph.node_indices().any(|n| support.contains(&n) && run.ids.get(&n) == Some(&r.id))).map(|r| r.id.clone()).collect();
+        let supporting_steps = run
+            .records
+            .iter()
+            .filter(|r| plan.graph.node_indices().any(|n| support.contains(&n) && run.ids.get(&n) == Some(&r.id)))
+            .map(|r| r.id.clone())
+            .collect();
         let result = match run.error {
             Some(e) => Err(e),
             None => run.values.get(&plan.output).cloned().ok_or_else(|| ExecError::Internal {
@@ -267,7 +284,8 @@ fn run_plan(inner: Arc<Inner>, plan: Arc<LogicalPlan>, prefix: String, leaves: L
             };
             ids.insert(*n, id);
         }
-        let mut pending: HashMap<NodeIndex, usize> = order.iter().map(|n| (*n, plan.graph.edges_directed(*n, Direction::Incoming).count())).collect();
+        let mut pending: HashMap<NodeIndex, usize> =
+            order.iter().map(|n| (*n, plan.graph.edges_directed(*n, Direction::Incoming).count())).collect();
         let mut ready: VecDeque<NodeIndex> = order.iter().copied().filter(|n| pending.get(n) == Some(&0)).collect();
         let mut values: HashMap<NodeIndex, Value> = HashMap::with_capacity(order.len());
         let mut records: HashMap<NodeIndex, StepRecord> = HashMap::with_capacity(order.len());
@@ -301,13 +319,19 @@ fn run_plan(inner: Arc<Inner>, plan: Arc<LogicalPlan>, prefix: String, leaves: L
             }
             match set.join_next_with_id().await {
                 None => break,
-                Some(Ok((_, (n, result, record)))) => complete(&plan, n, result, record, &mut values, &mut records, &mut pending, &mut ready, &mut error),
+                Some(Ok((_, (n, result, record)))) => {
+                    complete(&plan, n, result, record, &mut values, &mut records, &mut pending, &mut ready, &mut error)
+                }
                 Some(Err(join_error)) => {
                     let n = tasks.get(&join_error.id()).copied();
-                    let (id, op, span) = n.map_or((String::new(), String::new(), Span::default()), |n| (ids.get(&n).cloned().unwrap_or_default(), plan.graph[n].op.name(), plan.graph[n].span));
-                    let message = if join_error.is_panic() { "the module panicked".to_string() } else { "the step was cancelled".to_string() };
+                    let (id, op, span) = n.map_or((String::new(), String::new(), Span::default()), |n| {
+                        (ids.get(&n).cloned().unwrap_or_default(), plan.graph[n].op.name(), plan.graph[n].span)
+                    });
+                    let message =
+                        if join_error.is_panic() { "the module panicked".to_string() } else { "the step was cancelled".to_string() };
                     if let Some(n) = n {
-                        let mut rec = blank_record(&plan, n, id.clone(), keys.get(&n).copied().unwrap_or_else(|| blake3::hash(b"")), Vec::new());
+                        let mut rec =
+                            blank_record(&plan, n, id.clone(), keys.get(&n).copied().unwrap_or_else(|| blake3::hash(b"")), Vec::new());
                         rec.status = StepStatus::Failed;
                         rec.error = Some(message.clone());
                         records.insert(n, rec);
@@ -412,7 +436,14 @@ fn blank_record(plan: &LogicalPlan, n: NodeIndex, id: String, key: blake3::Hash,
 }
 
 /// Inputs, constants, element, captures and lists: evaluated inline, no task.
-fn evaluate_leaf(plan: &LogicalPlan, n: NodeIndex, id: String, key: blake3::Hash, inputs: Vec<(Slot, Value, String)>, leaves: &Leaves) -> (Result<Value, ExecError>, StepRecord) {
+fn evaluate_leaf(
+    plan: &LogicalPlan,
+    n: NodeIndex,
+    id: String,
+    key: blake3::Hash,
+    inputs: Vec<(Slot, Value, String)>,
+    leaves: &Leaves,
+) -> (Result<Value, ExecError>, StepRecord) {
     let started = leaves.t0.elapsed();
     let node = &plan.graph[n];
     let value = match &node.op {
@@ -425,7 +456,8 @@ fn evaluate_leaf(plan: &LogicalPlan, n: NodeIndex, id: String, key: blake3::Hash
     };
     let mut record = blank_record(plan, n, id.clone(), key, inputs.iter().map(|(s, _, src)| (s.to_string(), src.clone())).collect());
     record.started = started;
-    let result = value.ok_or_else(|| ExecError::Internal { step: id, op: node.op.name(), span: node.span, message: "value missing".into() });
+    let result =
+        value.ok_or_else(|| ExecError::Internal { step: id, op: node.op.name(), span: node.span, message: "value missing".into() });
     match &result {
         Ok(v) => record.output = Some(v.clone()),
         Err(e) => {
@@ -436,7 +468,15 @@ fn evaluate_leaf(plan: &LogicalPlan, n: NodeIndex, id: String, key: blake3::Hash
     (result, record)
 }
 
-async fn step(inner: Arc<Inner>, plan: Arc<LogicalPlan>, n: NodeIndex, id: String, key: blake3::Hash, inputs: Vec<(Slot, Value, String)>, leaves: Leaves) -> StepOutcome {
+async fn step(
+    inner: Arc<Inner>,
+    plan: Arc<LogicalPlan>,
+    n: NodeIndex,
+    id: String,
+    key: blake3::Hash,
+    inputs: Vec<(Slot, Value, String)>,
+    leaves: Leaves,
+) -> StepOutcome {
     let started = leaves.t0.elapsed();
     let clock = Instant::now();
     let mut record = blank_record(&plan, n, id.clone(), key, inputs.iter().map(|(s, _, src)| (s.to_string(), src.clone())).collect());
@@ -444,7 +484,12 @@ async fn step(inner: Arc<Inner>, plan: Arc<LogicalPlan>, n: NodeIndex, id: Strin
     let result = match &plan.graph[n].op {
         Op::Call { .. } => call(&inner, &plan, n, &id, key, inputs, &leaves, &mut record).await,
         Op::Map { .. } => map(&inner, &plan, n, &id, key, inputs, &leaves, &mut record).await,
-        _ => Err(ExecError::Internal { step: id.clone(), op: plan.graph[n].op.name(), span: plan.graph[n].span, message: "not a task".into() }),
+        _ => Err(ExecError::Internal {
+            step: id.clone(),
+            op: plan.graph[n].op.name(),
+            span: plan.graph[n].span,
+            message: "not a task".into(),
+        }),
     };
     record.duration = clock.elapsed();
     match &result {
@@ -460,13 +505,28 @@ async fn step(inner: Arc<Inner>, plan: Arc<LogicalPlan>, n: NodeIndex, id: Strin
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn call(inner: &Arc<Inner>, plan: &LogicalPlan, n: NodeIndex, id: &str, key: blake3::Hash, inputs: Vec<(Slot, Value, String)>, leaves: &Leaves, record: &mut StepRecord) -> Result<Value, ExecError> {
+async fn call(
+    inner: &Arc<Inner>,
+    plan: &LogicalPlan,
+    n: NodeIndex,
+    id: &str,
+    key: blake3::Hash,
+    inputs: Vec<(Slot, Value, String)>,
+    leaves: &Leaves,
+    record: &mut StepRecord,
+) -> Result<Value, ExecError> {
     let node = &plan.graph[n];
     let Op::Call { module, params, variadic } = &node.op else {
         return Err(ExecError::Internal { step: id.into(), op: node.op.name(), span: node.span, message: "not a call".into() });
     };
     let sig = module.signature();
-    let fail = |source: ModuleError| ExecError::StepFailed { step: id.to_string(), module: sig.name.to_string(), text: node.text.clone(), span: node.span, source };
+    let fail = |source: ModuleError| ExecError::StepFailed {
+        step: id.to_string(),
+        module: sig.name.to_string(),
+        text: node.text.clone(),
+        span: node.span,
+        source,
+    };
     let mut named = params.clone();
     let mut var = variadic.clone();
     for (slot, v, _) in inputs {
@@ -514,17 +574,38 @@ async fn call(inner: &Arc<Inner>, plan: &LogicalPlan, n: NodeIndex, id: &str, ke
     ctx.progress.finish();
     let (value, status) = outcome.map_err(|e| match e {
         Some(m) => fail(m),
-        None => ExecError::Timeout { step: id.to_string(), module: sig.name.to_string(), text: node.text.clone(), span: node.span, after: timeout },
+        None => ExecError::Timeout {
+            step: id.to_string(),
+            module: sig.name.to_string(),
+            text: node.text.clone(),
+            span: node.span,
+            after: timeout,
+        },
     })?;
     record.cache = status;
     if !value.conforms_to(&node.ty) {
-        return Err(ExecError::InvalidOutput { step: id.to_string(), module: sig.name.to_string(), span: node.span, expected: node.ty.clone(), found: value.type_of() });
+        return Err(ExecError::InvalidOutput {
+            step: id.to_string(),
+            module: sig.name.to_string(),
+            span: node.span,
+            expected: node.ty.clone(),
+            found: value.type_of(),
+        });
     }
     Ok(value)
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn map(inner: &Arc<Inner>, plan: &LogicalPlan, n: NodeIndex, id: &str, key: blake3::Hash, inputs: Vec<(Slot, Value, String)>, leaves: &Leaves, record: &mut StepRecord) -> Result<Value, ExecError> {
+async fn map(
+    inner: &Arc<Inner>,
+    plan: &LogicalPlan,
+    n: NodeIndex,
+    id: &str,
+    key: blake3::Hash,
+    inputs: Vec<(Slot, Value, String)>,
+    leaves: &Leaves,
+    record: &mut StepRecord,
+) -> Result<Value, ExecError> {
     let node = &plan.graph[n];
     let Op::Map { body, output } = &node.op else {
         return Err(ExecError::Internal { step: id.into(), op: node.op.name(), span: node.span, message: "not a map".into() });
@@ -546,7 +627,11 @@ async fn map(inner: &Arc<Inner>, plan: &LogicalPlan, n: NodeIndex, id: &str, key
         captures
             .into_iter()
             .map(|(i, v)| {
-                let k = blake3::Hasher::new().update(key.as_bytes()).update(format!("capture{i}").as_bytes()).update(v.content_hash().as_bytes()).finalize();
+                let k = blake3::Hasher::new()
+                    .update(key.as_bytes())
+                    .update(format!("capture{i}").as_bytes())
+                    .update(v.content_hash().as_bytes())
+                    .finalize();
                 (v, k)
             })
             .collect(),
@@ -594,7 +679,11 @@ async fn map(inner: &Arc<Inner>, plan: &LogicalPlan, n: NodeIndex, id: &str, key
             None => true,
         };
         if keep {
-            let v = if matches!(output, crate::plan::MapOutput::Filtered(_)) { elements.get(i).cloned() } else { run.values.remove(&body.output) };
+            let v = if matches!(output, crate::plan::MapOutput::Filtered(_)) {
+                elements.get(i).cloned()
+            } else {
+                run.values.remove(&body.output)
+            };
             kept.push(v.ok_or_else(|| internal(format!("element {i} produced no value")))?);
         }
     }
@@ -616,11 +705,19 @@ fn clone_error(e: &ExecError) -> ExecError {
             span: *span,
             source: ModuleError::Failed(source.to_string()),
         },
-        ExecError::Timeout { step, module, text, span, after } => ExecError::Timeout { step: step.clone(), module: module.clone(), text: text.clone(), span: *span, after: *after },
-        ExecError::InvalidOutput { step, module, span, expected, found } => {
-            ExecError::InvalidOutput { step: step.clone(), module: module.clone(), span: *span, expected: expected.clone(), found: found.clone() }
+        ExecError::Timeout { step, module, text, span, after } => {
+            ExecError::Timeout { step: step.clone(), module: module.clone(), text: text.clone(), span: *span, after: *after }
         }
-        ExecError::Internal { step, op, span, message } => ExecError::Internal { step: step.clone(), op: op.clone(), span: *span, message: message.clone() },
+        ExecError::InvalidOutput { step, module, span, expected, found } => ExecError::InvalidOutput {
+            step: step.clone(),
+            module: module.clone(),
+            span: *span,
+            expected: expected.clone(),
+            found: found.clone(),
+        },
+        ExecError::Internal { step, op, span, message } => {
+            ExecError::Internal { step: step.clone(), op: op.clone(), span: *span, message: message.clone() }
+        }
     }
 }
 

@@ -173,7 +173,8 @@ pub struct LogicalPlan {
 impl LogicalPlan {
     /// The producers feeding `node`, with their slots, in slot order.
     pub fn inputs(&self, node: NodeIndex) -> Vec<(Slot, NodeIndex)> {
-        let mut v: Vec<(Slot, NodeIndex)> = self.graph.edges_directed(node, Direction::Incoming).map(|e| (e.weight().clone(), e.source())).collect();
+        let mut v: Vec<(Slot, NodeIndex)> =
+            self.graph.edges_directed(node, Direction::Incoming).map(|e| (e.weight().clone(), e.source())).collect();
         v.sort();
         v
     }

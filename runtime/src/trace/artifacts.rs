@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use image::{imageops, ImageBuffer, Rgb, RgbImage};
+use image::{ImageBuffer, Rgb, RgbImage};
 
 use crate::value::{BBox, Frame};
 
@@ -55,13 +55,18 @@ fn write_one(job: &ArtifactJob) -> Result<(), String> {
     if f.rgb.len() != expected || f.width == 0 || f.height == 0 {
         return Err(format!("frame at {:.3}s has {} bytes for {}x{}", f.time, f.rgb.len(), f.width, f.height));
     }
-    let img: RgbImage = ImageBuffer::from_raw(f.width, f.height, f.rgb.to_vec()).ok_or("bad frame buffer")?;
     let scale = (ARTIFACT_MAX_SIDE as f32 / f.width.max(f.height) as f32).min(1.0);
-    let mut img = if scale < 1.0 {
+    let mut img: RgbImage = if scale < 1.0 {
         let (w, h) = (((f.width as f32 * scale).round() as u32).max(1), ((f.height as f32 * scale).round() as u32).max(1));
-        imageops::resize(&img, w, h, imageops::FilterType::Triangle)
+        let src = fast_image_resize::images::ImageRef::new(f.width, f.height, &f.rgb, fast_image_resize::PixelType::U8x3)
+            .map_err(|e| e.to_string())?;
+        let mut dst = fast_image_resize::images::Image::new(w, h, fast_image_resize::PixelType::U8x3);
+        let options = fast_image_resize::ResizeOptions::new()
+            .resize_alg(fast_image_resize::ResizeAlg::Convolution(fast_image_resize::FilterType::Bilinear));
+        fast_image_resize::Resizer::new().resize(&src, &mut dst, &options).map_err(|e| e.to_string())?;
+        ImageBuffer::from_raw(w, h, dst.into_vec()).ok_or("bad resized buffer")?
     } else {
-        img
+        ImageBuffer::from_raw(f.width, f.height, f.rgb.to_vec()).ok_or("bad frame buffer")?
     };
     for b in &job.boxes {
         draw_box(&mut img, b, scale);

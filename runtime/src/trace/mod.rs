@@ -105,7 +105,16 @@ pub fn write_trace(dir: &Path, program: &TraceProgram<'_>, inputs: &RunInputs, o
         ),
         Err(e) => {
             let p = e.span().map(pos);
-            ("failed", None, Some(ErrorInfo { message: e.to_string(), step: e.step().map(str::to_string), line: p.map(|p| p.0), column: p.map(|p| p.1) }))
+            (
+                "failed",
+                None,
+                Some(ErrorInfo {
+                    message: e.to_string(),
+                    step: e.step().map(str::to_string),
+                    line: p.map(|p| p.0),
+                    column: p.map(|p| p.1),
+                }),
+            )
         }
     };
     let trace = Trace {
@@ -115,7 +124,11 @@ pub fn write_trace(dir: &Path, program: &TraceProgram<'_>, inputs: &RunInputs, o
         created_unix_ms: now.as_millis() as u64,
         status: status.to_string(),
         wall_ms: outcome.wall.as_secs_f64() * 1000.0,
-        program: ProgramInfo { file: program.file.map(str::to_string), source: program.source.to_string(), canonical: program.canonical.to_string() },
+        program: ProgramInfo {
+            file: program.file.map(str::to_string),
+            source: program.source.to_string(),
+            canonical: program.canonical.to_string(),
+        },
         inputs: InputsInfo {
             video: inputs.video.as_ref().map(|v| Value::Video(v.clone()).to_json()),
             question: inputs.question.clone(),
@@ -192,7 +205,8 @@ impl Writer<'_> {
             Some(v) => {
                 let rel = format!("outputs/{}-{safe}.json", self.run_id);
                 let path = self.dir.join(&rel);
-                let json = serde_json::to_vec(&v.to_json()).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
+                let json =
+                    serde_json::to_vec(&v.to_json()).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
                 std::fs::write(&path, json).map_err(io_err(&path))?;
                 for (k, (frame, boxes)) in self.evidence(s, v).into_iter().enumerate() {
                     let rel = format!("artifacts/{}-{safe}-{k:03}.jpg", self.run_id);
@@ -249,7 +263,12 @@ impl Writer<'_> {
                 let frames = self.source_frames(s, 4);
                 let mut out: Vec<(Frame, Vec<crate::value::BBox>)> = Vec::new();
                 for f in frames {
-                    let boxes: Vec<_> = t.cues.iter().filter(|c| c.start <= f.time + 1e-3 && f.time <= c.end + 1e-3).filter_map(|c| c.bbox.clone()).collect();
+                    let boxes: Vec<_> = t
+                        .cues
+                        .iter()
+                        .filter(|c| c.start <= f.time + 1e-3 && f.time <= c.end + 1e-3)
+                        .filter_map(|c| c.bbox.clone())
+                        .collect();
                     if !boxes.is_empty() {
                         out.push((f, boxes));
                     }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# A real demo: asks what the speaker of a real TED talk says luck is, answered
+# by a vprog program over the talk's subtitles, and writes the audit trace
+# and an HTML report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release --quiet
+./target/release/vprog check examples/luck.vp
+./target/release/vprog run examples/luck.vp media/ted/test.mp4 \
+  --question "What does the speaker say luck is?" \
+  --options "a lightning strike" "success or failure apparently caused by chance" \
+            "the result of hard work alone" "a skill you are born with" "something entrepreneurs never need" \
+  --trace runs/luck
+./target/release/vprog trace show runs/luck
+./target/release/vprog report runs/luck -o runs/luck/report.html
+echo "open runs/luck/report.html to see every step's evidence"

@@ -1,0 +1,170 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Answer questions about videos with small, auditable programs.
+#[derive(Parser, Debug)]
+#[command(name = "vprog", version, about, long_about = None)]
+#[command(after_help = "Exit status: 0 success, 1 the program has errors or failed while running, 2 bad usage or unreadable input.")]
+pub struct Cli {
+    /// Log more (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Type-check programs without running them.
+    Check(CheckArgs),
+    /// Run a program on a video.
+    Run(RunArgs),
+    /// Inspect a trace directory.
+    Trace {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
+    /// Write a self-contained HTML report of a trace.
+    Report(ReportArgs),
+    /// List every module with its typed signature.
+    Modules(ModulesArgs),
+    /// Print a program in canonical form.
+    Fmt(FmtArgs),
+}
+
+/// `vprog check`
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Program files.
+    #[arg(required = true)]
+    pub programs: Vec<PathBuf>,
+    /// Print diagnostics as JSON (one array per file).
+    #[arg(long)]
+    pub json: bool,
+    /// Print the optimised dataflow graph in Graphviz dot form.
+    #[arg(long, conflicts_with = "json")]
+    pub dot: bool,
+}
+
+/// `vprog run`
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The program (.vp file).
+    pub program: PathBuf,
+    /// The video.
+    pub video: PathBuf,
+    /// The question (the program's `question`).
+    #[arg(short, long)]
+    pub question: Option<String>,
+    /// Answer options (the program's `options`).
+    #[arg(short, long, num_args = 1..)]
+    pub options: Option<Vec<String>>,
+    /// Subtitle file (default: NAME.srt/.vtt/.ass/.ssa beside the video, else embedded streams).
+    #[arg(long)]
+    pub subtitles: Option<PathBuf>,
+    /// Trace directory (default: runs/<program name>).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Print the answer and a step summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Neither read nor write the step cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// On-disk step cache (default: $VPROG_CACHE_DIR or the user cache dir).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Longest a single step may run, e.g. 90s, 10m.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub step_timeout: Duration,
+}
+
+/// `vprog trace ...`
+#[derive(Subcommand, Debug)]
+pub enum TraceCommand {
+    /// Table of every step: module, params, output, time, cache.
+    Show {
+        /// The trace directory.
+        dir: PathBuf,
+        /// Include the steps run inside maps.
+        #[arg(long)]
+        all: bool,
+        /// Print the trace JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `vprog report`
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The trace directory.
+    pub dir: PathBuf,
+    /// Where to write the HTML.
+    #[arg(short, long, default_value = "report.html")]
+    pub output: PathBuf,
+}
+
+/// `vprog modules`
+#[derive(Args, Debug)]
+pub struct ModulesArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `vprog fmt`
+#[derive(Args, Debug)]
+pub struct FmtArgs {
+    /// Program file.
+    pub program: PathBuf,
+    /// Exit with 1 if the file is not already canonical instead of printing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `90`, `90s`, `1.5m`, `2h`, `500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 90s, 10m, 1h"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1000.0,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit `{unit}`; use ms, s, m or h")),
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err("the duration must be positive".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").expect("ok"), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5m").expect("ok"), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").expect("ok"), Duration::from_millis(250));
+        assert!(parse_duration("-3s").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

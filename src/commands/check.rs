@@ -1,0 +1,38 @@
+//! `vprog check`: static diagnostics only.
+
+use std::process::ExitCode;
+
+use crate::cli::CheckArgs;
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let registry = vprog_modules::registry();
+    let mut failed = false;
+    let mut json = Vec::new();
+    for path in &args.programs {
+        let source = super::read_source(path)?;
+        let file = path.display().to_string();
+        let (diagnostics, plan) = match super::parse(&source) {
+            Err(d) => (d, None),
+            Ok(program) => {
+                let out = vprog_runtime::check::check(&program, &registry);
+                (out.diagnostics, out.plan)
+            }
+        };
+        failed |= diagnostics.iter().any(|d| d.is_error());
+        if args.json {
+            json.extend(diagnostics.iter().map(|d| d.to_json(&file, &source)));
+        } else {
+            super::print_diagnostics(&file, &source, &diagnostics);
+            if let (true, Some(mut plan)) = (args.dot, plan) {
+                vprog_runtime::plan::optimize(&mut plan);
+                print!("{}", plan.to_dot());
+            } else if !diagnostics.iter().any(|d| d.is_error()) {
+                eprintln!("{file}: ok");
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,64 @@
+//! One file per subcommand; shared loading and rendering helpers here.
+
+mod check;
+mod fmt;
+mod modules;
+mod report;
+mod run;
+mod trace;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use vprog_grammar::{Diagnostic, Program};
+
+use crate::cli::Command;
+
+/// Runs a subcommand.
+pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Check(a) => check::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Trace { command } => trace::run(command),
+        Command::Report(a) => report::run(a),
+        Command::Modules(a) => modules::run(a),
+        Command::Fmt(a) => fmt::run(a),
+    }
+}
+
+/// Reads a program file.
+pub fn read_source(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read program {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("program {} is not UTF-8 text", path.display()))
+}
+
+/// Parses a program; a syntax error comes back as its diagnostic.
+pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    vprog_grammar::parse(source).map_err(|d| vec![*d])
+}
+
+/// Prints diagnostics rustc-style to stderr.
+pub fn print_diagnostics(file: &str, source: &str, diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        let report = miette::Report::new(d.clone().with_source(file, source));
+        eprintln!("{report:?}");
+    }
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    if errors > 0 {
+        eprintln!(
+            "{file}: {errors} error{}{}",
+            plural(errors),
+            if warnings > 0 { format!(", {warnings} warning{}", plural(warnings)) } else { String::new() }
+        );
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

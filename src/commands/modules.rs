@@ -1,0 +1,34 @@
+//! `vprog modules`: every module and its typed signature.
+
+use std::process::ExitCode;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+
+use crate::cli::ModulesArgs;
+
+pub fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
+    let registry = vprog_modules::registry();
+    if args.json {
+        let sigs: Vec<_> = registry.iter().map(|m| m.signature()).collect();
+        println!("{}", serde_json::to_string_pretty(&sigs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(vec![
+        "module",
+        "signature",
+        "what it does",
+    ]);
+    for m in registry.iter() {
+        let sig = m.signature();
+        let searchable: Vec<String> =
+            sig.params.iter().filter_map(|p| p.search.map(|r| format!("{} in {}..{}", p.name, r.min, r.max))).collect();
+        let mut doc = sig.summary().to_string();
+        if !searchable.is_empty() {
+            doc.push_str(&format!("\nsearchable: {}", searchable.join(", ")));
+        }
+        table.add_row(vec![format!("{} v{}", sig.name, sig.version), sig.display(), doc]);
+    }
+    println!("{table}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,62 @@
+//! `vprog trace show`: the steps of a run as a table.
+
+use std::process::ExitCode;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use vprog_runtime::trace::{read_trace, TraceStep};
+
+use crate::cli::TraceCommand;
+
+pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
+    let TraceCommand::Show { dir, all, json } = command;
+    let trace = read_trace(&dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&trace)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(vec!["step", "module", "params", "output", "ms", "cache", "status"]);
+    let steps: Vec<&TraceStep> = if all { trace.all_steps() } else { trace.steps.iter().collect() };
+    for s in steps {
+        let mut module = s.op.clone();
+        if !s.bindings.is_empty() {
+            module = format!("{} → {}", module, s.bindings.join(", "));
+        }
+        if !s.merged.is_empty() {
+            let lines: Vec<String> = s.merged.iter().map(|p| p.line.to_string()).collect();
+            module.push_str(&format!("\n(merged with line {})", lines.join(", ")));
+        }
+        let params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}: {}", brief(v))).collect();
+        let mut output = s.output.as_ref().map(|o| o.summary.clone()).or_else(|| s.error.clone()).unwrap_or_default();
+        if let Some((n, kept)) = s.elements {
+            output.push_str(&format!("\n({n} elements, {kept} kept)"));
+        }
+        let supports = trace.answer.as_ref().is_some_and(|a| a.supporting_steps.contains(&s.id));
+        let id = if supports { format!("{} *", s.id) } else { s.id.clone() };
+        table.add_row(vec![id, module, params.join("\n"), output, format!("{:.1}", s.duration_ms), s.cache.clone(), s.status.clone()]);
+    }
+    println!("{table}");
+    match (&trace.answer, &trace.error) {
+        (Some(a), _) => println!("answer ({}): {}   [* = supports the answer]", a.ty, a.summary),
+        (None, Some(e)) => println!("failed{}: {}", e.step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(), e.message),
+        (None, None) => {}
+    }
+    println!("run {} in {:.0} ms", trace.run_id, trace.wall_ms);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A short rendering of a value's JSON form.
+fn brief(v: &serde_json::Value) -> String {
+    match v.get("value").or_else(|| v.get("clock")).or_else(|| v.get("seconds")) {
+        Some(serde_json::Value::String(s)) => format!("{s:?}"),
+        Some(inner) if v.get("type").and_then(|t| t.as_str()) == Some("Duration") => format!("{inner}s"),
+        Some(inner) => inner.to_string(),
+        None => match v.get("items").and_then(|i| i.as_array()) {
+            Some(items) => format!("[{}]", items.iter().map(brief).collect::<Vec<_>>().join(", ")),
+            None => v.to_string(),
+        },
+    }
+}
