@@ -487,6 +487,12 @@ fn syntax_help(source: &str, pos: usize, expected: &[&str]) -> Option<String> {
     if rest.is_empty() && (expected.contains(&"`)`") || expected.contains(&"`]`")) {
         return Some("a bracket opened earlier is never closed".into());
     }
+    if line_before.trim().is_empty() && (expected.contains(&"`)`") || expected.contains(&"`]`")) {
+        return Some("a bracket opened on an earlier line is not closed before this one".into());
+    }
+    if expected.contains(&"end of input") || expected.contains(&"a statement") {
+        return Some("each statement is `name = expression` or `answer expression`, one per line".into());
+    }
     None
 }
 

@@ -76,6 +76,8 @@ impl Checker<'_> {
         let mut ok = true;
         let mut next_positional = 0usize;
         let mut seen_named: Option<Span> = None;
+        let positional_given = args.iter().filter(|(name, _, _)| name.is_none()).count();
+        let mut arity_reported = false;
         for (name, lowered, span) in args {
             match name {
                 None => {
@@ -95,17 +97,23 @@ impl Checker<'_> {
                             next_positional += 1;
                         }
                         None => {
-                            let n = sig.params.len();
-                            self.diags.push(
-                                Diagnostic::error(
-                                    "vprog::arity",
-                                    format!("{what} takes {n} argument{} but more were given", if n == 1 { "" } else { "s" }),
-                                    span,
-                                    "unexpected argument",
-                                )
-                                .with_help(format!("signature: {}", sig.display())),
-                            );
                             ok = false;
+                            if !arity_reported {
+                                arity_reported = true;
+                                let n = sig.params.len();
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        "vprog::arity",
+                                        format!(
+                                            "{what} takes {n} positional argument{} but {positional_given} were given",
+                                            if n == 1 { "" } else { "s" }
+                                        ),
+                                        span,
+                                        "unexpected argument",
+                                    )
+                                    .with_help(format!("signature: {}", sig.display())),
+                                );
+                            }
                         }
                     }
                 }
@@ -134,7 +142,8 @@ impl Checker<'_> {
                                 ident.span,
                                 "given again",
                             )
-                            .with_label(slots[idx][0].1, "first given here"),
+                            .with_label(slots[idx][0].1, "first given here")
+                            .with_help("give each argument once"),
                         );
                         ok = false;
                         continue;
