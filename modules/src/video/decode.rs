@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::codec::threading;
+use ffmpeg_next::filter;
 use ffmpeg_next::format::context::Input;
-use ffmpeg_next::software::scaling;
 use ffmpeg_next::util::format::Pixel;
 use ffmpeg_next::util::frame;
 use vprog_runtime::module::Progress;
@@ -31,9 +31,9 @@ const MAX_PACKETS_WITHOUT_FRAME: u64 = 500;
 /// Unreadable packets in a row before the file counts as broken.
 const MAX_READ_ERRORS: u32 = 1_000;
 
-/// How far a target may lie past the end of the last decodable frame before
-/// the file counts as truncated, in seconds.
-const EOF_SLACK: f64 = 2.0;
+/// How far (seconds) a target may lie from the display span of the nearest
+/// decodable frame before the file counts as damaged or truncated there.
+const MAX_GAP: f64 = 2.0;
 
 /// How to pick frames from a clip.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,11 +97,11 @@ pub fn sample_clip(clip: &Clip, mode: &SampleMode, size: u32, progress: &Progres
     let (out_w, out_h) = output_size(info.width, info.height, size);
     let frame_bytes = out_w as u64 * out_h as u64 * 3;
     let path = clip.video.path.as_path();
-    let mut src = VideoSource::open(path, true)?;
-    let frames = match mode {
+    // Check the request before touching the file.
+    let targets = match mode {
         SampleMode::Scenes(threshold) => {
             timeline::validate_scenes(clip, *threshold)?;
-            scenes::scene_frames(&mut src, clip, *threshold, size, frame_bytes, progress)?
+            None
         }
         _ => {
             let targets = timeline::targets(clip, mode)?;
@@ -117,8 +117,13 @@ pub fn sample_clip(clip: &Clip, mode: &SampleMode, size: u32, progress: &Progres
                     ),
                 ));
             }
-            sample_times(&mut src, &targets, size, progress)?
+            Some(targets)
         }
+    };
+    let mut src = VideoSource::open(path, true)?;
+    let frames = match (mode, targets) {
+        (SampleMode::Scenes(threshold), _) => scenes::scene_frames(&mut src, clip, *threshold, size, frame_bytes, progress)?,
+        (_, targets) => sample_times(&mut src, &targets.unwrap_or_default(), size, progress)?,
     };
     if src.stats.corrupt_packets > 0 {
         tracing::warn!(path = %path.display(), corrupt = src.stats.corrupt_packets, "corrupt packets while decoding; FFmpeg concealed them");
@@ -150,13 +155,19 @@ pub(crate) struct Decoded {
     pub frame: frame::Video,
 }
 
-/// What reading past the container's end found.
+/// What reading the last stretch of a file found (seconds on the video's
+/// timeline).
 pub(crate) enum Tail {
-    /// Video data runs to this time (seconds).
-    EndsAt(f64),
-    /// No video data at all after the seek.
+    /// Packets were read to the end of the file.
+    Data {
+        /// Where the main video stream's packets end, if any were seen.
+        video_end: Option<f64>,
+        /// Where the last packet of any stream ends.
+        any_end: f64,
+    },
+    /// Not a single packet after the seek.
     NoData,
-    /// Could not tell (not seekable, or the data goes on).
+    /// Could not tell (not seekable, no timestamps, or the data goes on).
     Unknown,
 }
 
@@ -182,6 +193,9 @@ pub(crate) struct VideoSource {
     packets_since_frame: u64,
     read_errors: u32,
     last_error: Option<ffmpeg::Error>,
+    seeked_to: Option<f64>,
+    /// Cleared when the container refuses to seek: decoding then only goes forward.
+    seekable: bool,
     /// Decoding statistics.
     pub stats: SampleStats,
 }
@@ -216,9 +230,9 @@ impl VideoSource {
         }
         let mut decoder = context.decoder();
         decoder.set_packet_time_base(stream.time_base());
-        let decoder = decoder
-            .video()
-            .map_err(|e| media_error(path, format!("cannot open the {} decoder ({e}): the stream header is probably corrupt", id.name())))?;
+        let decoder = decoder.video().map_err(|e| {
+            media_error(path, format!("cannot open the {} decoder ({e}): the stream header is probably corrupt", id.name()))
+        })?;
         Ok(VideoSource {
             path: path.to_path_buf(),
             threaded,
@@ -238,8 +252,15 @@ impl VideoSource {
             packets_since_frame: 0,
             read_errors: 0,
             last_error: None,
+            seeked_to: None,
+            seekable: true,
             stats: SampleStats::default(),
         })
+    }
+
+    /// The file being decoded.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The stream's average frame rate.
@@ -266,7 +287,7 @@ impl VideoSource {
     /// reach by decoding on than by seeking: it is close, or it lies before
     /// the next keyframe expected from the GOP lengths seen so far.
     pub(crate) fn should_continue(&self, pos: f64, t: f64) -> bool {
-        if t - pos <= CONTINUE_GAP {
+        if t - pos <= CONTINUE_GAP || !self.seekable {
             return true;
         }
         matches!((self.last_key, self.max_gop), (Some(k), Some(g)) if t < k + g)
@@ -288,10 +309,14 @@ impl VideoSource {
         self.stats.seeks += 1;
         let ts = self.seconds_to_av_time(t);
         if self.ictx.seek(ts, ..ts).is_err() {
-            return self.reopen();
+            tracing::debug!(path = %self.path.display(), "the container cannot seek; decoding from the start");
+            self.reopen()?;
+            self.seekable = false;
+            return Ok(());
         }
         self.decoder.flush();
         self.reset_position();
+        self.seeked_to = Some(t);
         Ok(())
     }
 
@@ -376,8 +401,13 @@ impl VideoSource {
         self.last_error = Some(e);
     }
 
+    /// Where decoding is, for error messages.
     fn where_(&self) -> String {
-        self.last_time.map_or_else(|| "at the start".to_string(), |t| format!("after {}", clock(t)))
+        match (self.last_time, self.seeked_to) {
+            (Some(t), _) => format!("after {}", clock(t)),
+            (None, Some(s)) => format!("after seeking to {}", clock(s)),
+            (None, None) => "from the start of the stream".to_string(),
+        }
     }
 
     /// Reads one packet and hands it to the decoder (if it is video).
@@ -455,29 +485,38 @@ impl VideoSource {
     }
 
     /// Seeks near `t` and reads raw packets (no decoding) to the end of the
-    /// file: where the video data really ends.
+    /// file: where the data really ends.
     pub(crate) fn tail(&mut self, t: f64) -> Result<Tail, ModuleError> {
         let ts = self.seconds_to_av_time(t);
         if self.ictx.seek(ts, ..ts).is_err() {
             return Ok(Tail::Unknown);
         }
-        let mut end: Option<f64> = None;
+        let video_start = self.start_ts as f64 * self.tb;
+        let mut video_end: Option<f64> = None;
+        let mut any_end: Option<f64> = None;
         let mut any = false;
         for _ in 0..20_000 {
             let mut packet = ffmpeg::Packet::empty();
             match packet.read(&mut self.ictx) {
-                Ok(()) if packet.stream() == self.stream_index => {
+                Ok(()) => {
                     any = true;
-                    if let Some(ts) = packet.pts().or_else(|| packet.dts()) {
-                        let e = self.ticks_to_seconds(ts) + packet.duration().max(0) as f64 * self.tb;
-                        end = Some(end.map_or(e, |x: f64| x.max(e)));
+                    let Some(tb) = self.ictx.stream(packet.stream()).and_then(|s| rate(s.time_base())) else {
+                        continue;
+                    };
+                    let Some(ts) = packet.pts().or_else(|| packet.dts()) else {
+                        continue;
+                    };
+                    let end = ts as f64 * tb + packet.duration().max(0) as f64 * tb - video_start;
+                    any_end = Some(any_end.map_or(end, |x| x.max(end)));
+                    if packet.stream() == self.stream_index {
+                        video_end = Some(video_end.map_or(end, |x| x.max(end)));
                     }
                 }
-                Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
+                Err(ffmpeg::Error::InvalidData) => {}
                 Err(ffmpeg::Error::Eof) => {
-                    return Ok(match (any, end) {
+                    return Ok(match (any, any_end) {
                         (false, _) => Tail::NoData,
-                        (true, Some(e)) => Tail::EndsAt(e),
+                        (true, Some(any_end)) => Tail::Data { video_end, any_end },
                         (true, None) => Tail::Unknown,
                     })
                 }
@@ -489,16 +528,52 @@ impl VideoSource {
 }
 
 /// Converts decoded frames to packed RGB24 at an output size.
+///
+/// Runs FFmpeg's `scale` filter rather than a bare swscale context: the filter
+/// honours each frame's colour matrix and range (BT.709 for most HD video,
+/// full-range JPEG-style YUV), which swscale alone would treat as BT.601
+/// limited range. Output matches `ffmpeg -sws_flags
+/// bilinear+accurate_rnd+full_chroma_int -pix_fmt rgb24` bit for bit.
 pub(crate) struct RgbConverter {
     size: u32,
     path: PathBuf,
-    scaler: Option<((Pixel, u32, u32), scaling::Context)>,
+    graph: Option<((Pixel, u32, u32), filter::Graph)>,
 }
 
 impl RgbConverter {
     /// A converter to frames whose longest side is `size` (0: native).
     pub(crate) fn new(path: &Path, size: u32) -> RgbConverter {
-        RgbConverter { size, path: path.to_path_buf(), scaler: None }
+        RgbConverter { size, path: path.to_path_buf(), graph: None }
+    }
+
+    fn build(format: Pixel, w: u32, h: u32, dw: u32, dh: u32) -> Result<filter::Graph, ffmpeg::Error> {
+        let mut graph = filter::Graph::new();
+        let buffer = filter::find("buffer").ok_or(ffmpeg::Error::FilterNotFound)?;
+        let sink = filter::find("buffersink").ok_or(ffmpeg::Error::FilterNotFound)?;
+        let pix_fmt = format.descriptor().ok_or(ffmpeg::Error::InvalidData)?.name();
+        graph.add(&buffer, "in", &format!("video_size={w}x{h}:pix_fmt={pix_fmt}:time_base=1/1:pixel_aspect=1/1"))?;
+        graph.add(&sink, "out", "")?;
+        let kernel = if dw < w || dh < h {
+            "area"
+        } else if dw > w || dh > h {
+            "bicubic"
+        } else {
+            "bilinear"
+        };
+        let spec = format!("scale=w={dw}:h={dh}:flags={kernel}+accurate_rnd+full_chroma_int,format=rgb24");
+        graph.output("in", 0)?.input("out", 0)?.parse(&spec)?;
+        graph.validate()?;
+        Ok(graph)
+    }
+
+    fn run(graph: &mut filter::Graph, frame: &frame::Video) -> Result<frame::Video, ffmpeg::Error> {
+        // The buffer source takes over the references of the frame it is
+        // given, so hand it a copy and keep the decoded frame intact.
+        let copy = frame.clone();
+        graph.get("in").ok_or(ffmpeg::Error::FilterNotFound)?.source().add(&copy)?;
+        let mut out = frame::Video::empty();
+        graph.get("out").ok_or(ffmpeg::Error::FilterNotFound)?.sink().frame(&mut out)?;
+        Ok(out)
     }
 
     /// The frame as RGB24.
@@ -509,29 +584,30 @@ impl RgbConverter {
         }
         let (dw, dh) = output_size(w, h, self.size);
         let key = (format, w, h);
-        let scaler = match &mut self.scaler {
-            Some((k, s)) if *k == key => s,
+        let graph = match &mut self.graph {
+            Some((k, g)) if *k == key => g,
             slot => {
-                let flags = if dw < w || dh < h {
-                    scaling::Flags::AREA
-                } else if dw > w || dh > h {
-                    scaling::Flags::BICUBIC
-                } else {
-                    scaling::Flags::BILINEAR
-                };
-                let ctx = scaling::Context::get(format, w, h, Pixel::RGB24, dw, dh, flags | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT)
+                let g = Self::build(format, w, h, dw, dh)
                     .map_err(|e| media_error(&self.path, format!("cannot convert {format:?} {w}x{h} pictures to RGB: {e}")))?;
-                &mut slot.insert((key, ctx)).1
+                &mut slot.insert((key, g)).1
             }
         };
-        let mut out = frame::Video::empty();
-        scaler.run(&d.frame, &mut out).map_err(|e| media_error(&self.path, format!("pixel conversion failed at {}: {e}", clock(d.time))))?;
+        let out = Self::run(graph, &d.frame)
+            .map_err(|e| media_error(&self.path, format!("pixel conversion failed at {}: {e}", clock(d.time))))?;
+        if (out.width(), out.height(), out.format()) != (dw, dh, Pixel::RGB24) {
+            return Err(media_error(
+                &self.path,
+                format!("pixel conversion produced a {:?} {}x{} picture", out.format(), out.width(), out.height()),
+            ));
+        }
         let row = dw as usize * 3;
         let stride = out.stride(0);
         let data = out.data(0);
         let mut rgb = Vec::with_capacity(row * dh as usize);
         for y in 0..dh as usize {
-            let line = data.get(y * stride..y * stride + row).ok_or_else(|| media_error(&self.path, "pixel conversion produced a short picture"))?;
+            let line = data
+                .get(y * stride..y * stride + row)
+                .ok_or_else(|| media_error(&self.path, "pixel conversion produced a short picture"))?;
             rgb.extend_from_slice(line);
         }
         Ok(Frame { time: d.time, width: dw, height: dh, rgb: Arc::from(rgb) })
@@ -541,6 +617,16 @@ impl RgbConverter {
 /// The frame in `window` nearest `t` (the earlier one on a tie).
 fn nearest(window: &VecDeque<Decoded>, t: f64) -> Option<&Decoded> {
     window.iter().min_by(|a, b| (a.time - t).abs().total_cmp(&(b.time - t).abs()))
+}
+
+/// Adds the target time to a media error's reason.
+fn looking_for(e: ModuleError, t: f64) -> ModuleError {
+    match e {
+        ModuleError::Media { path, reason } => {
+            ModuleError::Media { path, reason: format!("{reason}, while looking for the frame at {}", clock(t)) }
+        }
+        other => other,
+    }
 }
 
 /// The frames nearest each of the sorted `targets`.
@@ -567,12 +653,12 @@ fn sample_times(src: &mut VideoSource, targets: &[f64], size: u32, progress: &Pr
         };
         if need_seek {
             window.clear();
-            if let Some(f) = src.seek_to(t)? {
+            if let Some(f) = src.seek_to(t).map_err(|e| looking_for(e, t))? {
                 window.push_back(f);
             }
         }
         while window.back().is_none_or(|f| f.time < t) && !src.finished() {
-            match src.next_frame()? {
+            match src.next_frame().map_err(|e| looking_for(e, t))? {
                 Some(f) => {
                     window.push_back(f);
                     if window.len() > 2 {
@@ -585,16 +671,25 @@ fn sample_times(src: &mut VideoSource, targets: &[f64], size: u32, progress: &Pr
         let best = nearest(&window, t).ok_or_else(|| {
             media_error(&path, format!("no video frame could be decoded at or before {} (the file is corrupt or truncated)", clock(t)))
         })?;
-        if t > best.time + best.duration + EOF_SLACK {
-            return Err(media_error(
-                &path,
+        // The frame shown at `t` is `best` when `t` lies within its display
+        // span; a target far from any decodable frame means damage.
+        let gap = if t < best.time { best.time - t } else { (t - (best.time + best.duration)).max(0.0) };
+        if gap > MAX_GAP {
+            let corrupt = src.stats.corrupt_packets;
+            let reason = if t > best.time && src.finished() {
                 format!(
-                    "truncated or corrupt: video data ends at {} but {} was requested (decoding stopped there; {} corrupt packets)",
+                    "truncated or corrupt: the video data ends at {} but {} was requested ({corrupt} corrupt packets)",
                     clock(best.time + best.duration),
+                    clock(t)
+                )
+            } else {
+                format!(
+                    "corrupt video data: no frame near {} could be decoded (the nearest decodable frame is at {}; {corrupt} corrupt packets)",
                     clock(t),
-                    src.stats.corrupt_packets
-                ),
-            ));
+                    clock(best.time)
+                )
+            };
+            return Err(media_error(&path, reason));
         }
         if seen.insert(best.time.to_bits()) {
             if out.len() >= MAX_FRAMES {

@@ -18,7 +18,7 @@ use ffmpeg_next::media;
 use vprog_runtime::value::{StreamInfo, VideoInfo, VideoRef};
 use vprog_runtime::ModuleError;
 
-use super::decode::VideoSource;
+use super::decode::{Tail, VideoSource};
 
 /// Subtitle sidecar extensions, in the order they are looked for.
 pub const SIDECAR_EXTENSIONS: [&str; 4] = ["srt", "vtt", "ass", "ssa"];
@@ -188,10 +188,13 @@ fn explain_open_error(path: &Path, err: &ffmpeg::Error) -> ModuleError {
     }
     match sniff_container(&head) {
         Some(container) => {
-            let detail = container_damage(path, container).map(|d| format!(": {d}")).unwrap_or_default();
+            let detail = container_damage(path, container, true).map(|d| format!(": {d}")).unwrap_or_default();
             media_error(
                 path,
-                format!("truncated or corrupt {} file{detail} (FFmpeg recognises the container but cannot read it: {err})", container.name()),
+                format!(
+                    "truncated or corrupt {} file{detail} (FFmpeg recognises the container but cannot read it: {err})",
+                    container.name()
+                ),
             )
         }
         None if looks_like_text(&head) => {
@@ -288,16 +291,26 @@ fn looks_like_text(head: &[u8]) -> bool {
 }
 
 /// What is structurally wrong with a recognised container, when it can be
-/// told cheaply from its top-level layout.
-fn container_damage(path: &Path, container: Container) -> Option<String> {
+/// told cheaply from its top-level layout: the file is shorter than its
+/// header says, or (for MP4, when `need_index`) the index box is missing.
+fn container_damage(path: &Path, container: Container, need_index: bool) -> Option<String> {
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     match container {
-        Container::Mp4 => mp4_damage(&mut file, len),
+        Container::Mp4 => {
+            let (problem, seen_moov) = mp4_layout(&mut file, len)?;
+            match (problem, seen_moov || !need_index) {
+                (Some(p), false) => Some(format!("{p} and the 'moov' index box is missing")),
+                (Some(p), true) => Some(p),
+                (None, false) => Some("the 'moov' index box is missing".into()),
+                (None, true) => None,
+            }
+        }
         Container::Avi | Container::Riff => {
             let mut hdr = [0u8; 8];
             file.read_exact(&mut hdr).ok()?;
             let declared = u64::from(u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]])) + 8;
+            // 0 and 0xFFFFFFFF mean "unknown" (a recording that was never finalised).
             (declared > len && declared != 8 && declared != u64::from(u32::MAX) + 8)
                 .then(|| format!("its RIFF header declares {declared} bytes but the file has only {len}"))
         }
@@ -305,12 +318,13 @@ fn container_damage(path: &Path, container: Container) -> Option<String> {
     }
 }
 
-/// Walks the top-level boxes of an MP4/QuickTime file.
-fn mp4_damage(file: &mut File, len: u64) -> Option<String> {
+/// Walks the top-level boxes of an MP4/QuickTime file: the first structural
+/// problem (a box running past the end of the file, an invalid size) and
+/// whether a 'moov' box was seen.
+fn mp4_layout(file: &mut File, len: u64) -> Option<(Option<String>, bool)> {
     let mut offset = 0u64;
     let mut seen_moov = false;
-    let mut problem = None;
-    for _ in 0..10_000 {
+    for _ in 0..100_000 {
         if offset + 8 > len {
             break;
         }
@@ -320,7 +334,7 @@ fn mp4_damage(file: &mut File, len: u64) -> Option<String> {
         if n < 8 {
             break;
         }
-        let kind = String::from_utf8_lossy(&hdr[4..8]).into_owned();
+        let kind: String = hdr[4..8].iter().map(|&b| if b.is_ascii_graphic() { char::from(b) } else { '?' }).collect();
         let mut size = u64::from(u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]));
         if size == 1 && n >= 16 {
             size = u64::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11], hdr[12], hdr[13], hdr[14], hdr[15]]);
@@ -331,27 +345,27 @@ fn mp4_damage(file: &mut File, len: u64) -> Option<String> {
             seen_moov = true;
         }
         if size < 8 {
-            problem = Some(format!("box '{kind}' at byte {offset} has an invalid size {size}"));
-            break;
+            return Some((Some(format!("box '{kind}' at byte {offset} has an invalid size {size}")), seen_moov));
         }
-        if offset + size > len {
-            problem = Some(format!("the file ends inside its '{kind}' box (which declares {size} bytes at byte {offset}; the file has {len} bytes)"));
-            break;
+        if offset.saturating_add(size) > len {
+            return Some((
+                Some(format!(
+                    "the file ends inside its '{kind}' box, which declares {size} bytes from byte {offset}, but the file has {len} bytes"
+                )),
+                seen_moov,
+            ));
         }
         offset += size;
     }
-    match (problem, seen_moov) {
-        (Some(p), false) => Some(format!("{p} and the 'moov' index box is missing")),
-        (Some(p), true) => Some(p),
-        (None, false) => Some("the 'moov' index box is missing".into()),
-        (None, true) => None,
-    }
+    Some((None, seen_moov))
 }
 
 /// The index of the main video stream: FFmpeg's best video stream unless it
 /// is an attached picture (cover art), else the first real video stream.
 pub(crate) fn video_stream_index(ictx: &Input) -> Option<usize> {
-    let is_video = |s: &ffmpeg::format::stream::Stream| s.parameters().medium() == media::Type::Video && !s.disposition().contains(Disposition::ATTACHED_PIC);
+    let is_video = |s: &ffmpeg::format::stream::Stream| {
+        s.parameters().medium() == media::Type::Video && !s.disposition().contains(Disposition::ATTACHED_PIC)
+    };
     if let Some(best) = ictx.streams().best(media::Type::Video) {
         if is_video(&best) {
             return Some(best.index());
@@ -365,7 +379,8 @@ pub(crate) fn require_video_stream(path: &Path, ictx: &Input) -> Result<usize, M
     if let Some(i) = video_stream_index(ictx) {
         return Ok(i);
     }
-    let kinds: Vec<String> = ictx.streams().map(|s| format!("{} ({})", kind_name(s.parameters().medium()), s.parameters().id().name())).collect();
+    let kinds: Vec<String> =
+        ictx.streams().map(|s| format!("{} ({})", kind_name(s.parameters().medium()), s.parameters().id().name())).collect();
     let reason = if kinds.is_empty() {
         "no video stream: the file has no streams at all".to_string()
     } else if ictx.streams().all(|s| s.parameters().medium() == media::Type::Audio) {
@@ -394,6 +409,13 @@ pub(crate) fn rate(r: ffmpeg::Rational) -> Option<f64> {
 
 fn probe(path: &Path, file_len: u64) -> Result<VideoInfo, ModuleError> {
     let ictx = open_input(path)?;
+    // FFmpeg reads many cut-off files happily (an AVI missing its second
+    // half opens as a shorter video); the container header knows better.
+    if let Some(container) = read_head(path, 16).ok().as_deref().and_then(sniff_container) {
+        if let Some(damage) = container_damage(path, container, false) {
+            return Err(media_error(path, format!("truncated or corrupt {} file: {damage}", container.name())));
+        }
+    }
     let vindex = require_video_stream(path, &ictx)?;
     let stream = ictx.stream(vindex).ok_or_else(|| media_error(path, "the video stream vanished while probing"))?;
 
@@ -408,7 +430,9 @@ fn probe(path: &Path, file_len: u64) -> Result<VideoInfo, ModuleError> {
         .collect();
 
     let tb = rate(stream.time_base());
-    let stream_duration = tb.map(|tb| stream.duration() as f64 * tb).filter(|d| d.is_finite() && *d > 0.0 && stream.duration() != ffmpeg::ffi::AV_NOPTS_VALUE);
+    let stream_duration = tb
+        .map(|tb| stream.duration() as f64 * tb)
+        .filter(|d| d.is_finite() && *d > 0.0 && stream.duration() != ffmpeg::ffi::AV_NOPTS_VALUE);
     let format_duration = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
     let frames = stream.frames();
     let frame_count = (frames > 0).then_some(frames as u64);
@@ -419,38 +443,47 @@ fn probe(path: &Path, file_len: u64) -> Result<VideoInfo, ModuleError> {
     drop(ictx);
 
     let Some(duration) = duration else {
-        return Err(media_error(path, format!("truncated or corrupt: the {format} container gives no duration for its {codec} video stream")));
+        return Err(media_error(
+            path,
+            format!("truncated or corrupt: the {format} container gives no duration for its {codec} video stream"),
+        ));
     };
     let fps = match fps.or_else(|| Some(frame_count? as f64 / duration)) {
         Some(f) if f.is_finite() && f > 0.0 && f <= 10_000.0 => f,
-        _ => return Err(media_error(path, format!("truncated or corrupt: the {format} container gives no usable frame rate for its {codec} video stream"))),
+        _ => {
+            return Err(media_error(
+                path,
+                format!("truncated or corrupt: the {format} container gives no usable frame rate for its {codec} video stream"),
+            ))
+        }
     };
 
     // Decode the first frame: proves the codec works and gives the real size.
     let mut source = VideoSource::open(path, false)?;
-    let first = source
-        .next_frame()?
-        .ok_or_else(|| media_error(path, format!("truncated or corrupt: not a single {codec} video frame could be decoded ({} bytes read)", file_len)))?;
+    let first = source.next_frame()?.ok_or_else(|| {
+        media_error(path, format!("truncated or corrupt: not a single {codec} video frame could be decoded from its {file_len} bytes"))
+    })?;
     let (width, height) = (first.frame.width(), first.frame.height());
     if width == 0 || height == 0 {
         return Err(media_error(path, "corrupt: the video stream has no frame size"));
     }
     drop(first);
 
-    // Does video data reach (nearly) the end the container claims?
+    // Does the data reach (nearly) the end the container claims?
+    let mut duration = duration;
     if duration > TAIL_SLACK * 2.0 {
-        if let Some(last) = source.last_packet_time_near(duration - TAIL_SLACK)? {
-            if last + TAIL_SLACK < duration - TAIL_SLACK {
-                return Err(media_error(
-                    path,
-                    format!("truncated or corrupt: the container claims {duration:.2} s of video but the video data ends near {last:.2} s"),
-                ));
+        let claims = format!("the container claims {duration:.2} s");
+        match source.tail(duration - TAIL_SLACK)? {
+            Tail::NoData => return Err(media_error(path, format!("truncated or corrupt: {claims} but there is no data near the end"))),
+            Tail::Data { any_end, .. } if any_end < duration - TAIL_SLACK => {
+                return Err(media_error(path, format!("truncated or corrupt: {claims} but the data ends at {any_end:.2} s")));
             }
-        } else {
-            return Err(media_error(
-                path,
-                format!("truncated or corrupt: the container claims {duration:.2} s of video but there is no video data near the end"),
-            ));
+            Tail::Data { video_end: Some(v), .. } if v < duration - TAIL_SLACK && stream_duration.is_none() => {
+                // Other streams (audio) run on after the video: the video's own end is the duration.
+                tracing::info!(path = %path.display(), video_end = v, container = duration, "video ends before the other streams");
+                duration = v;
+            }
+            Tail::Data { .. } | Tail::Unknown => {}
         }
     }
 

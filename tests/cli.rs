@@ -1,0 +1,163 @@
+//! End-to-end tests of the `vprog` binary on real media.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn media(rel: &str) -> PathBuf {
+    let dir = std::env::var_os("VPROG_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("media"));
+    let p = dir.join(rel);
+    assert!(p.exists(), "{} is missing: run `bash scripts/fetch-media.sh`", p.display());
+    p
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+}
+
+fn vprog(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vprog")).args(args).env("VPROG_CACHE_DIR", cache).env("NO_COLOR", "1").output().expect("vprog runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn run_answers_from_real_subtitles_and_writes_a_trace() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let trace = tmp.path().join("trace");
+    let video = media("ted/test.mp4");
+    let out = vprog(
+        &[
+            "run",
+            example("luck.vp").to_str().expect("utf8"),
+            video.to_str().expect("utf8"),
+            "--question",
+            "What does the speaker say luck is?",
+            "--options",
+            "a lightning strike",
+            "success or failure apparently caused by chance",
+            "the result of hard work alone",
+            "--trace",
+            trace.to_str().expect("utf8"),
+            "--json",
+        ],
+        &tmp.path().join("cache"),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json output");
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["answer"]["value"]["index"], 1, "{stdout}");
+    let t = vprog_runtime::trace::read_trace(&trace).expect("trace");
+    assert_eq!(t.status, "ok");
+    let subtitles = t.steps.iter().find(|s| s.op == "subtitles").expect("subtitles step");
+    assert!(subtitles.output.as_ref().expect("output").summary.starts_with("17 cues"));
+    for s in t.all_steps() {
+        if let Some(o) = &s.output {
+            assert!(trace.join(&o.file).exists(), "sidecar {}", o.file);
+        }
+    }
+
+    // trace show and report work on it.
+    let show = vprog(&["trace", "show", trace.to_str().expect("utf8")], tmp.path());
+    let (stdout, _) = text(&show);
+    assert!(show.status.success());
+    assert!(stdout.contains("choose_by_text") && stdout.contains("answer (Choice)"), "{stdout}");
+    let html = tmp.path().join("r.html");
+    let rep = vprog(&["report", trace.to_str().expect("utf8"), "-o", html.to_str().expect("utf8")], tmp.path());
+    assert!(rep.status.success(), "{}", text(&rep).1);
+    let page = std::fs::read_to_string(&html).expect("report");
+    assert!(page.contains("Luck is defined as success or failure apparently caused by chance."));
+}
+
+#[test]
+fn check_reports_errors_with_exit_1_and_json() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bad = tmp.path().join("bad.vp");
+    std::fs::write(&bad, "frames = smaple(video, fps: 2)\nanswer count(frames)\n").expect("write");
+    let out = vprog(&["check", bad.to_str().expect("utf8")], tmp.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("unknown module `smaple`") && stderr.contains("did you mean `sample`?"), "{stderr}");
+    assert!(stderr.contains("bad.vp:1:10"), "{stderr}");
+    let out = vprog(&["check", "--json", bad.to_str().expect("utf8")], tmp.path());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json[0]["code"], "vprog::unknown_module");
+    assert_eq!((json[0]["line"].as_u64(), json[0]["column"].as_u64()), (Some(1), Some(10)));
+}
+
+#[test]
+fn bad_videos_exit_2_naming_the_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let empty = tmp.path().join("empty.mp4");
+    std::fs::write(&empty, b"").expect("write");
+    let out = vprog(&["run", example("luck.vp").to_str().expect("utf8"), empty.to_str().expect("utf8")], tmp.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("empty.mp4"), "{stderr}");
+}
+
+#[test]
+fn a_failing_step_is_named_with_its_source_position() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let prog = tmp.path().join("late.vp");
+    // The TED talk is 61.7 s long: a frame at 10 minutes does not exist.
+    std::fs::write(&prog, "early = sample(video, count: 2)\nlate = sample(video, at: [10:00])\nanswer count(late) + count(early)\n")
+        .expect("write");
+    let trace = tmp.path().join("t");
+    let out = vprog(
+        &["run", prog.to_str().expect("utf8"), media("ted/test.mp4").to_str().expect("utf8"), "--trace", trace.to_str().expect("utf8")],
+        &tmp.path().join("cache"),
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("late.vp:2:8"), "{stderr}");
+    let t = vprog_runtime::trace::read_trace(&trace).expect("a trace is written for failed runs too");
+    assert_eq!(t.status, "failed");
+    let err = t.error.expect("error recorded");
+    assert_eq!(err.line, Some(2));
+    let failed = t.steps.iter().find(|s| Some(&s.id) == err.step.as_ref()).expect("failing step in trace");
+    assert_eq!(failed.status, "failed");
+    assert!(failed.text.contains("10:00"));
+}
+
+#[test]
+fn killing_a_run_never_leaves_a_broken_trace() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let trace = tmp.path().join("t");
+    let video = media("ted/test.mp4");
+    let args = |t: &Path| {
+        vec![
+            "run".to_string(),
+            example("frames_around_quote.vp").display().to_string(),
+            video.display().to_string(),
+            "--trace".into(),
+            t.display().to_string(),
+            "--no-cache".into(),
+        ]
+    };
+    let first = Command::new(env!("CARGO_BIN_EXE_vprog")).args(args(&trace)).output().expect("runs");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let original = vprog_runtime::trace::read_trace(&trace).expect("first trace");
+    let mut survived_old = 0;
+    for i in 0..16u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vprog")).args(args(&trace)).spawn().expect("spawns");
+        std::thread::sleep(Duration::from_millis(20 + i * 25));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whatever moment the kill hit, the trace is complete: old or new.
+        let t = vprog_runtime::trace::read_trace(&trace).expect("trace.json always parses");
+        for s in t.all_steps() {
+            if let Some(o) = &s.output {
+                assert!(trace.join(&o.file).exists(), "kill {i}: {} missing", o.file);
+            }
+            for a in &s.artifacts {
+                assert!(trace.join(a).exists(), "kill {i}: {a} missing");
+            }
+        }
+        survived_old += usize::from(t.run_id == original.run_id);
+    }
+    assert!(survived_old > 0, "no kill landed before the trace switch; the test proves nothing");
+}
