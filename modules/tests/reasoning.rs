@@ -1,7 +1,6 @@
 //! Behaviour of the reasoning modules on small hand-built values, their error
 //! cases, and `choose_by_text` on the real subtitles of the TED talk.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use vprog_modules::reasoning;
@@ -28,13 +27,8 @@ async fn call_v(name: &str, named: Vec<(&str, Value)>, variadic: Vec<Value>) -> 
     let Some(module) = r.get(name) else {
         panic!("module `{name}` is not registered");
     };
-    let mut map: BTreeMap<String, Value> = named.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    for p in &module.signature().params {
-        if let Some(d) = &p.default {
-            map.entry(p.name.to_string()).or_insert_with(|| d.clone());
-        }
-    }
-    module.call(vprog_runtime::Args::new(map, variadic), &StepContext::standalone("t")).await
+    let args = vprog_runtime::Args::with_defaults(module.signature(), named, variadic);
+    module.call(args, &StepContext::standalone("t")).await
 }
 
 async fn call(name: &str, named: Vec<(&str, Value)>) -> Result<Value, ModuleError> {

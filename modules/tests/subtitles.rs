@@ -6,7 +6,6 @@
 //! Media comes from `VPROG_MEDIA_DIR` or `<workspace>/media`
 //! (`bash scripts/fetch-media.sh`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use std::sync::Arc;
 use vprog_modules::subtitles::{self, load_subtitles, parse_subtitle_file};
 use vprog_modules::video::open_video;
 use vprog_runtime::value::{Clip, TimeRange, TimedText, VideoRef};
-use vprog_runtime::{Args, ModuleError, Registry, StepContext, Value};
+use vprog_runtime::{ModuleError, Registry, StepContext, Value};
 
 fn media_dir() -> PathBuf {
     let dir = std::env::var_os("VPROG_MEDIA_DIR")
@@ -43,13 +42,8 @@ async fn call(name: &str, named: Vec<(&str, Value)>) -> Result<Value, ModuleErro
     let mut r = Registry::new();
     subtitles::register(&mut r);
     let Some(module) = r.get(name) else { panic!("module `{name}` is not registered") };
-    let mut map: BTreeMap<String, Value> = named.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    for p in &module.signature().params {
-        if let Some(d) = &p.default {
-            map.entry(p.name.to_string()).or_insert_with(|| d.clone());
-        }
-    }
-    module.call(Args::new(map, vec![]), &StepContext::standalone("test")).await
+    let args = vprog_runtime::Args::with_defaults(module.signature(), named, vec![]);
+    module.call(args, &StepContext::standalone("test")).await
 }
 
 async fn subtitles_of(v: Value) -> Arc<TimedText> {

@@ -6,7 +6,6 @@
 //! (`bash scripts/fetch-media.sh`); synthetic clips are made with the
 //! `ffmpeg` CLI in a temporary directory.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use vprog_runtime::module::Progress;
 use vprog_runtime::value::{
     BBox, Clip, Cue, Detections, Frame, FrameDetections, TimeRange, TimedText, Track, TrackPoint, Tracks, VideoRef,
 };
-use vprog_runtime::{Args, ModuleError, Registry, StepContext, Value};
+use vprog_runtime::{ModuleError, Registry, StepContext, Value};
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -57,13 +56,8 @@ fn registry() -> Registry {
 async fn call(name: &str, named: Vec<(&str, Value)>) -> Result<Value, ModuleError> {
     let r = registry();
     let Some(module) = r.get(name) else { panic!("module `{name}` is not registered") };
-    let mut map: BTreeMap<String, Value> = named.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    for p in &module.signature().params {
-        if let Some(d) = &p.default {
-            map.entry(p.name.to_string()).or_insert_with(|| d.clone());
-        }
-    }
-    module.call(Args::new(map, vec![]), &StepContext::standalone("test")).await
+    let args = vprog_runtime::Args::with_defaults(module.signature(), named, vec![]);
+    module.call(args, &StepContext::standalone("test")).await
 }
 
 async fn ok(name: &str, named: Vec<(&str, Value)>) -> Value {

@@ -343,6 +343,18 @@ impl Args {
         Args { values, variadic }
     }
 
+    /// Arguments for calling a module directly (tests, tools, other modules):
+    /// the given named values, then each missing parameter's default from `sig`.
+    pub fn with_defaults<'a>(sig: &Signature, named: impl IntoIterator<Item = (&'a str, Value)>, variadic: Vec<Value>) -> Args {
+        let mut values: BTreeMap<String, Value> = named.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        for p in sig.params.iter().filter(|p| !p.variadic) {
+            if let Some(d) = &p.default {
+                values.entry(p.name.to_string()).or_insert_with(|| d.clone());
+            }
+        }
+        Args { values, variadic }
+    }
+
     /// The argument called `name`, if given or defaulted.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.values.get(name)

@@ -242,12 +242,8 @@ impl Executor {
                 stack.extend(plan.graph.neighbors_directed(n, Direction::Incoming));
             }
         }
-        let supporting_steps = run
-            .records
-            .iter()
-            .filter(|r| plan.graph.node_indices().any(|n| support.contains(&n) && run.ids.get(&n) == Some(&r.id)))
-            .map(|r| r.id.clone())
-            .collect();
+        let support_ids: HashSet<&String> = support.iter().filter_map(|n| run.ids.get(n)).collect();
+        let supporting_steps = run.records.iter().filter(|r| support_ids.contains(&r.id)).map(|r| r.id.clone()).collect();
         let result = match run.error {
             Some(e) => Err(e),
             None => run.values.get(&plan.output).cloned().ok_or_else(|| ExecError::Internal {
