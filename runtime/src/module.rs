@@ -196,12 +196,25 @@ pub struct Signature {
     /// Largest number of frames the module wants per call; larger inputs are
     /// split into chunks of this size by the executor and the results joined.
     pub max_batch: Option<usize>,
+    /// Trivial and non-blocking (operators): the executor runs it inline
+    /// instead of as a task of its own, saving the hand-off between threads.
+    pub inline: bool,
 }
 
 impl Signature {
     /// A signature with no parameters yet.
     pub fn new(name: &'static str, version: &'static str, returns: Returns, doc: &'static str) -> Signature {
-        Signature { name, version, doc, params: Vec::new(), returns, constraints: Vec::new(), cache: CachePolicy::Memory, max_batch: None }
+        Signature {
+            name,
+            version,
+            doc,
+            params: Vec::new(),
+            returns,
+            constraints: Vec::new(),
+            cache: CachePolicy::Memory,
+            max_batch: None,
+            inline: false,
+        }
     }
 
     /// Adds a parameter.
@@ -219,6 +232,12 @@ impl Signature {
     /// Sets the cache policy.
     pub fn cache(mut self, c: CachePolicy) -> Signature {
         self.cache = c;
+        self
+    }
+
+    /// Marks the module trivial enough to run inline (see [`Signature::inline`]).
+    pub fn inline(mut self) -> Signature {
+        self.inline = true;
         self
     }
 

@@ -91,7 +91,7 @@ impl Compare {
         let sig = Signature::new(name, "1.0.0", Returns::Is(Type::Bool), doc)
             .param(a)
             .param(Param::required("b", ParamType::SameAsT, "Right-hand value, of the same kind as `a`."))
-            .cache(CachePolicy::Never);
+            .cache(CachePolicy::Never).inline();
         Compare { op, sig }
     }
 }
@@ -261,7 +261,7 @@ impl LogicOp {
             )
             .param(Param::of("a", Type::Bool, "The condition to negate.")),
         };
-        LogicOp { op, sig: sig.cache(CachePolicy::Never) }
+        LogicOp { op, sig: sig.cache(CachePolicy::Never).inline() }
     }
 }
 
@@ -336,7 +336,7 @@ impl Arithmetic {
                 "Negates a number (the unary `-` operator).\nAn Int stays an Int (negating the smallest Int is an overflow error).",
             ),
         };
-        let mut sig = Signature::new(name, "1.0.0", returns, doc).cache(CachePolicy::Never);
+        let mut sig = Signature::new(name, "1.0.0", returns, doc).cache(CachePolicy::Never).inline();
         if op == Arith::Neg {
             sig = sig.param(Param::of("a", Type::Number, "The number to negate."));
         } else {

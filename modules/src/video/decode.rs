@@ -120,15 +120,68 @@ pub fn sample_clip(clip: &Clip, mode: &SampleMode, size: u32, progress: &Progres
             Some(targets)
         }
     };
-    let mut src = VideoSource::open(path, true)?;
-    let frames = match (mode, targets) {
-        (SampleMode::Scenes(threshold), _) => scenes::scene_frames(&mut src, clip, *threshold, size, frame_bytes, progress)?,
-        (_, targets) => sample_times(&mut src, &targets.unwrap_or_default(), size, progress)?,
+    let (frames, stats) = match (mode, targets) {
+        (SampleMode::Scenes(threshold), _) => {
+            let mut src = VideoSource::open(path, true)?;
+            (scenes::scene_frames(&mut src, clip, *threshold, size, frame_bytes, progress)?, src.stats)
+        }
+        (_, targets) => {
+            let targets = targets.unwrap_or_default();
+            progress.set_length(targets.len() as u64);
+            sample_sparse(path, &targets, size, progress)?
+        }
     };
-    if src.stats.corrupt_packets > 0 {
-        tracing::warn!(path = %path.display(), corrupt = src.stats.corrupt_packets, "corrupt packets while decoding; FFmpeg concealed them");
+    if stats.corrupt_packets > 0 {
+        tracing::warn!(path = %path.display(), corrupt = stats.corrupt_packets, "corrupt packets while decoding; FFmpeg concealed them");
     }
-    Ok(Sampled { frames, stats: src.stats })
+    Ok(Sampled { frames, stats })
+}
+
+/// Seeks needed before parallel decoders pay off (per decoder).
+const SEEKS_PER_WORKER: usize = 4;
+
+/// Samples sorted `targets`. Sparse targets (far enough apart that each needs
+/// a seek) are split into contiguous groups decoded side by side by
+/// independent single-threaded decoders, one per core: seeking restarts a
+/// frame-threaded decoder's pipeline every time, while separate decoders
+/// keep every core busy. Dense targets use one frame-threaded decoder.
+fn sample_sparse(path: &Path, targets: &[f64], size: u32, progress: &Progress) -> Result<(Vec<Frame>, SampleStats), ModuleError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let seeks = targets.windows(2).filter(|w| w[1] - w[0] > CONTINUE_GAP).count() + 1;
+    let workers = cores.min(seeks / SEEKS_PER_WORKER).max(1);
+    if workers == 1 {
+        let mut src = VideoSource::open(path, true)?;
+        let frames = sample_times(&mut src, targets, size, progress)?;
+        return Ok((frames, src.stats));
+    }
+    let chunk = targets.len().div_ceil(workers);
+    let results: Vec<Result<(Vec<Frame>, SampleStats), ModuleError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .chunks(chunk)
+            .map(|group| {
+                scope.spawn(move || {
+                    let mut src = VideoSource::open(path, false)?;
+                    let frames = sample_times(&mut src, group, size, progress)?;
+                    Ok((frames, src.stats))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(media_error(path, "a decoding thread panicked")))).collect()
+    });
+    let mut frames: Vec<Frame> = Vec::with_capacity(targets.len());
+    let mut stats = SampleStats::default();
+    for r in results {
+        let (f, s) = r?;
+        frames.extend(f);
+        stats.decoded_frames += s.decoded_frames;
+        stats.seeks += s.seeks;
+        stats.packets_read += s.packets_read;
+        stats.corrupt_packets += s.corrupt_packets;
+    }
+    frames.sort_by(|a, b| a.time.total_cmp(&b.time));
+    // Neighbouring groups can land on the same frame only at their boundary.
+    frames.dedup_by(|a, b| a.time.to_bits() == b.time.to_bits());
+    Ok((frames, stats))
 }
 
 /// The output size for a `width`x`height` frame: native for `size == 0`,
@@ -196,6 +249,10 @@ pub(crate) struct VideoSource {
     seeked_to: Option<f64>,
     /// Cleared when the container refuses to seek: decoding then only goes forward.
     seekable: bool,
+    /// While set, packets presented before this time skip their non-reference
+    /// frames: nothing later depends on them, so the frames that are decoded
+    /// come out exactly the same, with less work on the way to a target.
+    skip_before: Option<f64>,
     /// Decoding statistics.
     pub stats: SampleStats,
 }
@@ -254,6 +311,7 @@ impl VideoSource {
             last_error: None,
             seeked_to: None,
             seekable: true,
+            skip_before: None,
             stats: SampleStats::default(),
         })
     }
@@ -281,6 +339,11 @@ impl VideoSource {
     /// Time of the last decoded frame.
     pub(crate) fn position(&self) -> Option<f64> {
         self.last_time
+    }
+
+    /// Skip non-reference frames presented before `t` (`None`: decode every frame).
+    pub(crate) fn skip_non_reference_before(&mut self, t: Option<f64>) {
+        self.skip_before = t;
     }
 
     /// Whether a target `t` ahead of the decode position `pos` is cheaper to
@@ -470,6 +533,11 @@ impl VideoSource {
     }
 
     fn send(&mut self, packet: ffmpeg::Packet) -> Result<(), ModuleError> {
+        let skip = match (self.skip_before, packet.pts().or_else(|| packet.dts())) {
+            (Some(limit), Some(ts)) if self.ticks_to_seconds(ts) < limit => ffmpeg::Discard::NonReference,
+            _ => ffmpeg::Discard::Default,
+        };
+        self.decoder.skip_frame(skip);
         match self.decoder.send_packet(&packet) {
             Ok(()) | Err(ffmpeg::Error::Eof) => Ok(()),
             Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
@@ -614,6 +682,9 @@ impl RgbConverter {
     }
 }
 
+/// Frame intervals before a target within which every frame is decoded.
+const SKIP_MARGIN_FRAMES: f64 = 3.0;
+
 /// The frame in `window` nearest `t` (the earlier one on a tie).
 fn nearest(window: &VecDeque<Decoded>, t: f64) -> Option<&Decoded> {
     window.iter().min_by(|a, b| (a.time - t).abs().total_cmp(&(b.time - t).abs()))
@@ -637,7 +708,6 @@ fn sample_times(src: &mut VideoSource, targets: &[f64], size: u32, progress: &Pr
     let mut seen: HashSet<u64> = HashSet::new();
     let mut out = Vec::with_capacity(targets.len());
     let tolerance = 0.5 / src.fps();
-    progress.set_length(targets.len() as u64);
     for &t in targets {
         let need_seek = match (window.front(), window.back()) {
             (Some(first), Some(last)) => {
@@ -651,6 +721,9 @@ fn sample_times(src: &mut VideoSource, targets: &[f64], size: u32, progress: &Pr
             }
             _ => !(src.is_fresh() && t <= CONTINUE_GAP),
         };
+        // Frames more than a few intervals before the target cannot be the
+        // nearest one: their non-reference frames need not be decoded.
+        src.skip_non_reference_before(Some(t - SKIP_MARGIN_FRAMES / src.fps()));
         if need_seek {
             window.clear();
             if let Some(f) = src.seek_to(t).map_err(|e| looking_for(e, t))? {

@@ -299,6 +299,13 @@ fn run_plan(inner: Arc<Inner>, plan: Arc<LogicalPlan>, prefix: String, leaves: L
                     .filter_map(|(slot, src)| Some((slot, values.get(&src)?.clone(), ids.get(&src)?.clone())))
                     .collect();
                 match &plan.graph[n].op {
+                    // Trivial modules, and any step that is the only one able to run
+                    // (nothing in flight, nothing else ready), run inline: a task of
+                    // their own would buy no parallelism, only a hand-off between threads.
+                    Op::Call { module, .. } if module.signature().inline || (set.is_empty() && ready.is_empty()) => {
+                        let (n, result, record) = step(inner.clone(), plan.clone(), n, id, key, inputs, leaves.clone()).await;
+                        complete(&plan, n, result, record, &mut values, &mut records, &mut pending, &mut ready, &mut error);
+                    }
                     Op::Call { .. } | Op::Map { .. } => {
                         let fut = step(inner.clone(), plan.clone(), n, id, key, inputs, leaves.clone());
                         let handle = set.spawn(fut);
