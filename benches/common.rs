@@ -28,8 +28,8 @@ pub fn plan(src: &str) -> LogicalPlan {
 }
 
 /// Runs a plan with a given cache; panics if the run fails.
-pub fn run(rt: &tokio::runtime::Runtime, plan: &LogicalPlan, inputs: &RunInputs, cache: Cache) -> RunOutcome {
-    let exec = Executor::new(Arc::new(cache), ExecConfig::default());
+pub fn run(rt: &tokio::runtime::Runtime, plan: &LogicalPlan, inputs: &RunInputs, cache: impl Into<Arc<Cache>>) -> RunOutcome {
+    let exec = Executor::new(cache.into(), ExecConfig::default());
     let out = rt.block_on(exec.run(plan, inputs));
     if let Err(e) = &out.result {
         panic!("benchmark run failed: {e}");

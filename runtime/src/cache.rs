@@ -35,8 +35,12 @@ pub enum CacheStatus {
     Off,
 }
 
-/// On-disk entry header: format magic and version.
-const MAGIC: &[u8; 8] = b"VPRGC\x00\x00\x01";
+/// On-disk entry header: format magic and version, then one byte saying
+/// whether the body is lz4-compressed (1) or raw (0).
+const MAGIC: &[u8; 8] = b"VPRGC\x00\x00\x02";
+/// Compress only when it saves at least this share (decoded video frames
+/// barely compress, and decompressing them would only cost a copy).
+const MIN_COMPRESSION_SAVING: f64 = 0.2;
 
 /// Cache errors worth a warning (they never fail a run: the step recomputes).
 #[derive(Debug, thiserror::Error)]
@@ -229,9 +233,12 @@ fn write_entry(path: &Path, value: &Value) -> Result<(), CacheError> {
     let encoded = bincode::serde::encode_to_vec(value, bincode::config::standard())
         .map_err(|e| CacheError::Corrupt { path: path.to_path_buf(), reason: format!("cannot encode: {e}") })?;
     let compressed = lz4_flex::compress_prepend_size(&encoded);
+    let (flag, body): (u8, &[u8]) =
+        if (compressed.len() as f64) < encoded.len() as f64 * (1.0 - MIN_COMPRESSION_SAVING) { (1, &compressed) } else { (0, &encoded) };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     tmp.write_all(MAGIC).map_err(io)?;
-    tmp.write_all(&compressed).map_err(io)?;
+    tmp.write_all(&[flag]).map_err(io)?;
+    tmp.write_all(body).map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
@@ -240,8 +247,16 @@ fn read_entry(path: &Path) -> Result<Value, CacheError> {
     let corrupt = |reason: String| CacheError::Corrupt { path: path.to_path_buf(), reason };
     let bytes = std::fs::read(path).map_err(|source| CacheError::Io { path: path.to_path_buf(), source })?;
     let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| corrupt("bad header (written by another vprog version?)".into()))?;
-    let decoded = lz4_flex::decompress_size_prepended(body).map_err(|e| corrupt(e.to_string()))?;
-    let (value, _) = bincode::serde::decode_from_slice(&decoded, bincode::config::standard()).map_err(|e| corrupt(e.to_string()))?;
+    let decompressed;
+    let encoded: &[u8] = match body.split_first() {
+        Some((0, raw)) => raw,
+        Some((1, lz4)) => {
+            decompressed = lz4_flex::decompress_size_prepended(lz4).map_err(|e| corrupt(e.to_string()))?;
+            &decompressed
+        }
+        _ => return Err(corrupt("unknown body encoding".into())),
+    };
+    let (value, _) = bincode::serde::borrow_decode_from_slice(encoded, bincode::config::standard()).map_err(|e| corrupt(e.to_string()))?;
     Ok(value)
 }
 
@@ -265,7 +280,7 @@ mod tests {
         assert!(matches!((v, s), (Value::Int(7), CacheStatus::Disk)));
 
         let path = dir.path().join("vid").join(format!("{}.vpc", key.to_hex()));
-        std::fs::write(&path, b"VPRGC\x00\x00\x01garbage").expect("corrupt it");
+        std::fs::write(&path, b"VPRGC\x00\x00\x02\x01garbage").expect("corrupt it");
         let c3 = Cache::new(Some(dir.path().to_path_buf()), 1 << 20);
         let (v, s) = c3.get_or_compute(key, CachePolicy::Disk, "vid", || async { Ok::<_, ()>(Value::Int(8)) }).await.expect("recomputes");
         assert!(matches!((v, s), (Value::Int(8), CacheStatus::Miss)));

@@ -91,7 +91,8 @@ impl Compare {
         let sig = Signature::new(name, "1.0.0", Returns::Is(Type::Bool), doc)
             .param(a)
             .param(Param::required("b", ParamType::SameAsT, "Right-hand value, of the same kind as `a`."))
-            .cache(CachePolicy::Never).inline();
+            .cache(CachePolicy::Never)
+            .inline();
         Compare { op, sig }
     }
 }
