@@ -225,3 +225,62 @@ async fn missing_inputs_are_reported_before_running() {
     let out = exec.run(&plan, &RunInputs::default()).await;
     assert_eq!(out.result.expect_err("missing").to_string(), "the program uses `question`, but no question was given");
 }
+
+/// `frames(n)`: n tiny synthetic frames, one per second.
+struct MakeFrames(Signature);
+
+#[async_trait]
+impl Module for MakeFrames {
+    fn signature(&self) -> &Signature {
+        &self.0
+    }
+    async fn call(&self, args: Args, _ctx: &StepContext) -> Result<Value, ModuleError> {
+        let n = args.int("n")?;
+        let frames =
+            (0..n).map(|i| vprog_runtime::value::Frame { time: i as f64, width: 1, height: 1, rgb: vec![0u8; 3].into() }).collect();
+        Ok(Value::Frames(Arc::new(frames)))
+    }
+}
+
+/// `per_frame(frames)`: declares `max_batch(4)`; records each call's size and
+/// returns one (box-less) detection entry per frame.
+struct PerFrame {
+    sig: Signature,
+    sizes: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+#[async_trait]
+impl Module for PerFrame {
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+    async fn call(&self, args: Args, _ctx: &StepContext) -> Result<Value, ModuleError> {
+        let frames = args.frames("frames")?;
+        self.sizes.lock().expect("lock").push(frames.len());
+        let per =
+            frames.iter().map(|f| vprog_runtime::value::FrameDetections { time: f.time, width: 1, height: 1, boxes: vec![] }).collect();
+        Ok(Value::Detections(Arc::new(vprog_runtime::value::Detections { frames: per })))
+    }
+}
+
+#[tokio::test]
+async fn batched_modules_get_frames_in_chunks_and_outputs_are_joined() {
+    let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut reg = Registry::new();
+    let make = Signature::new("frames", "1.0.0", Returns::Is(Type::Frames), "Makes frames.").param(Param::of("n", Type::Int, ""));
+    reg.register(Arc::new(MakeFrames(make))).expect("unique");
+    let per = Signature::new("per_frame", "1.0.0", Returns::Is(Type::Detections), "Per frame.")
+        .param(Param::of("frames", Type::Frames, ""))
+        .max_batch(4);
+    reg.register(Arc::new(PerFrame { sig: per, sizes: sizes.clone() })).expect("unique");
+    let exec = executor(Cache::disabled(), Duration::from_secs(5));
+    let out = run("answer per_frame(frames(10))", &reg, &exec).await;
+    match out.result.expect("runs") {
+        Value::Detections(d) => {
+            let times: Vec<f64> = d.frames.iter().map(|f| f.time).collect();
+            assert_eq!(times, (0..10).map(f64::from).collect::<Vec<_>>());
+        }
+        other => panic!("expected detections, got {}", other.summary()),
+    }
+    assert_eq!(*sizes.lock().expect("lock"), vec![4, 4, 2]);
+}
