@@ -47,7 +47,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let trace_dir = args.trace.clone().unwrap_or_else(|| default_trace_dir(&args.program));
     let canonical = print_program(&program);
     let trace_program = TraceProgram { file: Some(&file), source: &source, canonical: &canonical, optimizer: &optimizer };
-    let trace_path = write_trace(&trace_dir, &trace_program, &inputs, &outcome).context("cannot write the trace")?;
+    write_trace(&trace_dir, &trace_program, &inputs, &outcome).context("cannot write the trace")?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json_summary(&outcome, &trace_dir))?);
@@ -55,7 +55,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         print_human(&outcome);
         eprintln!("trace: {}  (vprog trace show {0}; vprog report {0})", trace_dir.display());
     }
-    let _ = trace_path;
     match &outcome.result {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {
