@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
-use vprog_grammar::{print_expr, BinaryOp, Diagnostic, Expr, ExprKind, Literal, Program, Span, StatementKind, UnaryOp};
+use vprog_grammar::{print_expr, Diagnostic, Expr, ExprKind, Literal, Program, Span, StatementKind, UnaryOp};
 
 use crate::plan::{Input, LogicalPlan, MapOutput, Node, Op, Slot};
 use crate::registry::Registry;
@@ -183,7 +183,7 @@ impl Checker<'_> {
             ExprKind::Binary { op, lhs, rhs } => {
                 let l = (None, self.expr(lhs), lhs.span);
                 let r = (None, self.expr(rhs), rhs.span);
-                self.call_module(op.module_name(), e.span, vec![l, r], e, Some(binary_symbol(*op)))
+                self.call_module(op.module_name(), e.span, vec![l, r], e, Some(op.symbol()))
             }
         }
     }
@@ -356,10 +356,6 @@ fn unary_symbol(op: UnaryOp) -> &'static str {
         UnaryOp::Not => "not",
         UnaryOp::Neg => "-",
     }
-}
-
-fn binary_symbol(op: BinaryOp) -> &'static str {
-    op.symbol()
 }
 
 /// The value and type of a literal.

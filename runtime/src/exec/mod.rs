@@ -553,11 +553,6 @@ async fn call(
             _ => {}
         }
     }
-    for p in &sig.params {
-        if let Some(v) = named.remove(p.name) {
-            named.insert(p.name.to_string(), coerce(v, &p.ty));
-        }
-    }
     let args = Args::new(named, var.into_iter().flatten().collect());
     let progress = match &inner.multi {
         Some(m) => Progress::new(m.clone(), format!("{id} {}", sig.name)),
@@ -653,9 +648,9 @@ async fn map(
     let mut error = None;
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok((i, run)) => {
+            Ok((i, mut run)) => {
                 if error.is_none() {
-                    error = run.error.as_ref().map(clone_error);
+                    error = run.error.take();
                 }
                 runs[i] = Some(run);
                 if error.is_some() {
@@ -695,33 +690,6 @@ async fn map(
     }
     record.elements = Some((elements.len(), kept.len()));
     elements::assemble(output, &source, kept).map_err(internal)
-}
-
-/// A copy of an inner step's error, for its enclosing map.
-fn clone_error(e: &ExecError) -> ExecError {
-    match e {
-        ExecError::MissingInput(i) => ExecError::MissingInput(i),
-        ExecError::StepFailed { step, module, text, span, source } => ExecError::StepFailed {
-            step: step.clone(),
-            module: module.clone(),
-            text: text.clone(),
-            span: *span,
-            source: ModuleError::Failed(source.to_string()),
-        },
-        ExecError::Timeout { step, module, text, span, after } => {
-            ExecError::Timeout { step: step.clone(), module: module.clone(), text: text.clone(), span: *span, after: *after }
-        }
-        ExecError::InvalidOutput { step, module, span, expected, found } => ExecError::InvalidOutput {
-            step: step.clone(),
-            module: module.clone(),
-            span: *span,
-            expected: expected.clone(),
-            found: found.clone(),
-        },
-        ExecError::Internal { step, op, span, message } => {
-            ExecError::Internal { step: step.clone(), op: op.clone(), span: *span, message: message.clone() }
-        }
-    }
 }
 
 /// Converts a value where the parameter asks for a wider type: a frame to
