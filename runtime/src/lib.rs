@@ -22,7 +22,7 @@ pub mod trace;
 pub mod types;
 pub mod value;
 
-pub use module::{Args, CachePolicy, Device, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext};
+pub use module::{Args, CachePolicy, Device, Module, ModuleError, Notes, Param, ParamType, Returns, Signature, StepContext};
 pub use registry::Registry;
 pub use types::Type;
 pub use value::Value;

@@ -519,6 +519,38 @@ pub struct StepContext {
     pub progress: Progress,
     /// Limits concurrent CPU-heavy work to the number of cores.
     pub cpu: Arc<tokio::sync::Semaphore>,
+    /// What the module tells the trace about how it got its output.
+    pub notes: Notes,
+}
+
+/// Notes a module leaves in the trace about one call: the context it rendered
+/// for a language model, frames it skipped as unchanged, a fallback it took,
+/// why a result is empty. Recorded in the step's `notes`, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Notes(Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>);
+
+impl Notes {
+    /// Adds a note.
+    pub fn add(&self, key: &str, value: impl serde::Serialize) {
+        let value = serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("(unserialisable note: {e})")));
+        let mut notes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        notes.push((key.to_string(), value));
+    }
+
+    /// Every note so far.
+    pub fn snapshot(&self) -> Vec<(String, serde_json::Value)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes every note, leaving none.
+    pub fn take(&self) -> Vec<(String, serde_json::Value)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The value of the last note called `key`.
+    pub fn get(&self, key: &str) -> Option<serde_json::Value> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
 }
 
 impl StepContext {
@@ -530,7 +562,13 @@ impl StepContext {
             device: Device::Cpu,
             progress: Progress::hidden(),
             cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
+            notes: Notes::default(),
         }
+    }
+
+    /// Leaves a note in the trace (see [`Notes`]).
+    pub fn note(&self, key: &str, value: impl serde::Serialize) {
+        self.notes.add(key, value);
     }
 
     /// Runs CPU-heavy or blocking work on the blocking pool, at most one job

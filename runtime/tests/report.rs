@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_json::json;
 use vprog_runtime::trace::report::render_report;
 use vprog_runtime::trace::{
-    read_trace, AnswerInfo, ErrorInfo, InputsInfo, OutputInfo, Position, ProgramInfo, StepInput, Trace, TraceStep, SCHEMA,
+    read_trace, AnswerInfo, ErrorInfo, InputsInfo, OutputInfo, Position, ProgramInfo, StepInput, StepNote, Trace, TraceStep, SCHEMA,
 };
 
 const XSS: &str = "<script>alert(1)</script>";
@@ -32,6 +32,7 @@ fn step(id: &str, op: &str, started_ms: f64, duration_ms: f64) -> TraceStep {
         started_ms,
         duration_ms,
         error: None,
+        notes: vec![],
         output: None,
         artifacts: vec![],
         elements: None,
@@ -105,6 +106,7 @@ fn hostile(dir: &Path) -> (Trace, Vec<u8>) {
     s1.bindings = vec!["subs".into()];
     s1.output = Some(output(dir, "s1", "TimedText", Some(cues)));
     s1.params.insert("lang".into(), json!(XSS));
+    s1.notes.push(StepNote { key: "context".into(), value: json!(format!("rendered for the model: {XSS}")) });
 
     let (rel, bytes) = jpeg(dir, "s3-000");
     let mut s3 = step("s3", "detect", 250.0, 500.0);

@@ -2,6 +2,7 @@
 
 mod check;
 mod fmt;
+mod models;
 mod modules;
 mod report;
 mod run;
@@ -24,6 +25,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report(a) => report::run(a),
         Command::Modules(a) => modules::run(a),
         Command::Fmt(a) => fmt::run(a),
+        Command::Models { command } => models::run(command),
     }
 }
 

@@ -433,6 +433,7 @@ fn blank_record(plan: &LogicalPlan, n: NodeIndex, id: String, key: blake3::Hash,
         started: Duration::ZERO,
         duration: Duration::ZERO,
         error: None,
+        notes: Vec::new(),
         children: Vec::new(),
         elements: None,
     }
@@ -558,7 +559,8 @@ async fn call(
         Some(m) => Progress::new(m.clone(), format!("{id} {}", sig.name)),
         None => Progress::hidden(),
     };
-    let ctx = StepContext { step_id: id.to_string(), device: inner.config.device, progress, cpu: inner.cpu.clone() };
+    let ctx =
+        StepContext { step_id: id.to_string(), device: inner.config.device, progress, cpu: inner.cpu.clone(), notes: Default::default() };
     let timeout = inner.config.step_timeout;
     let outcome = inner
         .cache
@@ -570,6 +572,7 @@ async fn call(
         })
         .await;
     ctx.progress.finish();
+    record.notes = ctx.notes.take();
     let (value, status) = outcome.map_err(|e| match e {
         Some(m) => fail(m),
         None => ExecError::Timeout {

