@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --quiet
+export VPROG_MODELS="${VPROG_MODELS:-$PWD/.cache/models}"
+bash scripts/fetch-models.sh release
 ./target/release/vprog check examples/luck.vp
 ./target/release/vprog run examples/luck.vp media/ted/test.mp4 \
   --question "What does the speaker say luck is?" \

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The test suite: system packages, real media, then every test of the workspace.
+# The test suite: system packages, real media, the models, then every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export VPROG_MODELS="${VPROG_MODELS:-$PWD/.cache/models}"
+bash scripts/fetch-models.sh debug
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --doc 2>&1 | tee -a "$log"

@@ -138,6 +138,10 @@ pub enum TraceCommand {
         /// Print the trace JSON instead.
         #[arg(long)]
         json: bool,
+        /// Show one step in full: params, inputs, output, and the module's notes
+        /// (e.g. the context rendered for a language model).
+        #[arg(long, conflicts_with = "json")]
+        step: Option<String>,
     },
 }
 

@@ -178,6 +178,34 @@ impl Cache {
         result.map(|v| (v, status))
     }
 
+    /// The cached value for `key`, if any, without computing anything.
+    pub async fn get(&self, key: blake3::Hash, policy: CachePolicy, scope: &str) -> Option<(Value, CacheStatus)> {
+        if !self.enabled || policy == CachePolicy::Never {
+            return None;
+        }
+        if let Some(v) = self.lock_memory().values.get(&key) {
+            return Some((v.clone(), CacheStatus::Memory));
+        }
+        if policy == CachePolicy::Disk {
+            if let Some(v) = self.load(scope, &key).await {
+                self.lock_memory().insert(key, v.clone());
+                return Some((v, CacheStatus::Disk));
+            }
+        }
+        None
+    }
+
+    /// Caches `value` under `key` (in memory, and on disk when `policy` says so).
+    pub fn put(&self, key: blake3::Hash, policy: CachePolicy, scope: &str, value: Value) {
+        if !self.enabled || policy == CachePolicy::Never {
+            return;
+        }
+        if policy == CachePolicy::Disk {
+            self.store(scope, key, value.clone());
+        }
+        self.lock_memory().insert(key, value);
+    }
+
     fn lock_memory(&self) -> std::sync::MutexGuard<'_, Memory> {
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
     }

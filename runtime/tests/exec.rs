@@ -23,9 +23,10 @@ impl Module for Nap {
     fn signature(&self) -> &Signature {
         &self.sig
     }
-    async fn call(&self, args: Args, _ctx: &StepContext) -> Result<Value, ModuleError> {
+    async fn call(&self, args: Args, ctx: &StepContext) -> Result<Value, ModuleError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let ms = args.int("ms")?;
+        ctx.note("slept", format!("{ms} ms"));
         tokio::time::sleep(Duration::from_millis(ms as u64)).await;
         Ok(Value::Int(ms))
     }
@@ -139,12 +140,15 @@ async fn identical_steps_run_once_and_are_visible() {
     assert_eq!(naps[0].bindings, vec!["a".to_string(), "b".to_string()]);
     assert_eq!(naps[0].merged.len(), 1);
     assert_eq!(naps[0].cache, CacheStatus::Miss);
+    // The module's notes reach the step's record.
+    assert_eq!(naps[0].notes, vec![("slept".to_string(), serde_json::json!("20 ms"))]);
 
-    // A second run of an overlapping program hits the cache.
+    // A second run of an overlapping program hits the cache, notes included.
     let out = run("x = nap(20)\nanswer plus(x, 1)", &reg, &exec).await;
     assert_eq!(out.result.expect("runs").summary(), "21");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(find(&out.steps, "nap")[0].cache, CacheStatus::Memory);
+    assert_eq!(find(&out.steps, "nap")[0].notes, vec![("slept".to_string(), serde_json::json!("20 ms"))]);
 }
 
 #[tokio::test]

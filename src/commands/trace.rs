@@ -8,8 +8,16 @@ use vprog_runtime::trace::{read_trace, TraceStep};
 use crate::cli::TraceCommand;
 
 pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
-    let TraceCommand::Show { dir, all, json } = command;
+    let TraceCommand::Show { dir, all, json, step } = command;
     let trace = read_trace(&dir)?;
+    if let Some(id) = step {
+        let Some(s) = trace.all_steps().into_iter().find(|s| s.id == id) else {
+            let ids: Vec<&str> = trace.all_steps().iter().map(|s| s.id.as_str()).collect();
+            anyhow::bail!("no step `{id}` in {}; steps: {}", dir.display(), ids.join(", "));
+        };
+        show_step(s);
+        return Ok(ExitCode::SUCCESS);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&trace)?);
         return Ok(ExitCode::SUCCESS);
@@ -46,6 +54,45 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
     }
     println!("run {} in {:.0} ms", trace.run_id, trace.wall_ms);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Everything the trace holds about one step.
+fn show_step(s: &TraceStep) {
+    println!("step {}: {} {}", s.id, s.op, s.version.as_deref().map(|v| format!("v{v}")).unwrap_or_default());
+    if !s.text.is_empty() {
+        println!("  source:   {}", s.text);
+    }
+    if let Some(p) = &s.position {
+        println!("  at:       line {}, column {}", p.line, p.column);
+    }
+    println!("  type:     {}", s.ty);
+    for (k, v) in &s.params {
+        println!("  param:    {k} = {}", brief(v));
+    }
+    for i in &s.inputs {
+        println!("  input:    {} <- {}", i.slot, i.step);
+    }
+    println!("  status:   {} (cache: {}), started +{:.1} ms, took {:.1} ms", s.status, s.cache, s.started_ms, s.duration_ms);
+    if let Some(o) = &s.output {
+        println!("  output:   {} (full value in {})", o.summary, o.file);
+    }
+    if let Some(e) = &s.error {
+        println!("  error:    {e}");
+    }
+    for a in &s.artifacts {
+        println!("  evidence: {a}");
+    }
+    for n in &s.notes {
+        match &n.value {
+            serde_json::Value::String(t) if t.contains('\n') => println!("  note {}:\n{}", n.key, indent(t)),
+            serde_json::Value::String(t) => println!("  note {}: {t}", n.key),
+            v => println!("  note {}:\n{}", n.key, indent(&serde_json::to_string_pretty(v).unwrap_or_default())),
+        }
+    }
+}
+
+fn indent(t: &str) -> String {
+    t.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
 /// A short rendering of a value's JSON form.

@@ -573,6 +573,20 @@ async fn call(
         .await;
     ctx.progress.finish();
     record.notes = ctx.notes.take();
+    // Notes are kept beside the value, so a cached step still shows how its output was made.
+    let notes_key = blake3::Hasher::new().update(key.as_bytes()).update(b"notes").finalize();
+    match &outcome {
+        Ok((_, CacheStatus::Miss)) if !record.notes.is_empty() => {
+            let json = serde_json::to_string(&record.notes).unwrap_or_default();
+            inner.cache.put(notes_key, sig.cache, &leaves.scope, Value::text(json));
+        }
+        Ok((_, CacheStatus::Memory | CacheStatus::Disk)) => {
+            if let Some((Value::Text(json), _)) = inner.cache.get(notes_key, sig.cache, &leaves.scope).await {
+                record.notes = serde_json::from_str(&json).unwrap_or_default();
+            }
+        }
+        _ => {}
+    }
     let (value, status) = outcome.map_err(|e| match e {
         Some(m) => fail(m),
         None => ExecError::Timeout {

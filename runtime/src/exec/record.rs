@@ -59,7 +59,7 @@ pub struct StepRecord {
     pub duration: Duration,
     /// The error, when it failed.
     pub error: Option<String>,
-    /// What the module noted about the call (see [`crate::Notes`]); empty on a cache hit.
+    /// What the module noted about the call (see [`crate::Notes`]); a cache hit shows the notes of the call that computed it.
     pub notes: Vec<(String, serde_json::Value)>,
     /// For maps: the steps run for each element.
     pub children: Vec<StepRecord>,

@@ -132,7 +132,7 @@ pub struct TraceStep {
     pub duration_ms: f64,
     /// Error message, when it failed.
     pub error: Option<String>,
-    /// What the module noted about the call, in order (empty on a cache hit).
+    /// What the module noted about the call, in order (a cache hit shows the computing call's notes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<StepNote>,
     /// Output summary and sidecar file.
