@@ -161,3 +161,68 @@ fn killing_a_run_never_leaves_a_broken_trace() {
     }
     assert!(survived_old > 0, "no kill landed before the trace switch; the test proves nothing");
 }
+
+/// The installed model store the tests use (`$VPROG_MODELS`, filled by `scripts/fetch-models.sh`).
+fn installed_model_dir(id: &str) -> PathBuf {
+    let store = vprog_models::ModelStore::from_env();
+    let dir = store.dir_of(id);
+    assert!(
+        store.locate(id).is_ok(),
+        "model `{id}` is not installed in {}: run `bash scripts/fetch-models.sh` (or `vprog models fetch {id}`)",
+        store.root().display()
+    );
+    dir
+}
+
+#[test]
+fn models_list_verify_and_a_tampered_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("models");
+    let models = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vprog")).args(args).env("VPROG_MODELS", &store).env("NO_COLOR", "1").output().expect("vprog runs")
+    };
+
+    // An empty store: everything listed as not installed, nothing to verify.
+    let out = models(&["models", "list", "--json"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = listed["models"].as_array().expect("models");
+    assert!(rows.len() >= 4);
+    assert!(rows.iter().all(|m| m["status"] == "not installed"), "{listed}");
+
+    // A copy of a real installed model verifies.
+    let id = "smollm2-135m-instruct";
+    let src = installed_model_dir(id);
+    let dst = store.join(id);
+    std::fs::create_dir_all(&dst).expect("mkdir");
+    for entry in std::fs::read_dir(&src).expect("read model dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).expect("copy");
+    }
+    let out = models(&["models", "verify", id]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("smollm2-135m-instruct/model.gguf: ok"), "{stdout}");
+
+    // One flipped byte: verify fails naming the file, and loading refuses it
+    // (the copy's mtime differs from the manifest, so it is re-hashed).
+    let gguf = dst.join("model.gguf");
+    let mut bytes = std::fs::read(&gguf).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&gguf, &bytes).expect("write");
+    let out = models(&["models", "verify", id]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("model.gguf: MISMATCH"), "{stdout}");
+    assert!(stderr.contains("vprog models fetch ID --force"), "{stderr}");
+    let err = vprog_models::ModelStore::at(&store).locate(id).expect_err("tampered model must not load");
+    assert!(err.to_string().contains("modified after it was installed"), "{err}");
+    assert_eq!(err.fix().as_deref(), Some("vprog models fetch smollm2-135m-instruct"));
+
+    // Unknown ids are usage errors that list the known ones.
+    let out = models(&["models", "fetch", "gpt-9"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown model `gpt-9`") && stderr.contains("qwen2.5-coder-0.5b-instruct"), "{stderr}");
+}

@@ -185,7 +185,12 @@ fn write_manifest(spec: &ModelSpec, dir: &Path) -> Result<(), ModelError> {
         "id": spec.id,
         "task": spec.task,
         "packages": spec.packages.iter().map(|p| serde_json::json!({"name": p.name, "version": p.version, "sha256": p.sha256})).collect::<Vec<_>>(),
-        "files": spec.files.iter().map(|f| serde_json::json!({"name": f.name, "size": f.size, "sha256": f.sha256})).collect::<Vec<_>>(),
+        "files": spec.files.iter().map(|f| serde_json::json!({
+            "name": f.name,
+            "size": f.size,
+            "sha256": f.sha256,
+            "mtime_ns": crate::store::mtime_ns(&dir.join(f.name)),
+        })).collect::<Vec<_>>(),
         "installed_by": concat!("vprog ", env!("CARGO_PKG_VERSION")),
     });
     let path = dir.join(MANIFEST);

@@ -110,13 +110,28 @@ impl ModelStore {
                 ModelStatus::Missing
             };
         }
+        let recorded = read_manifest_mtimes(&dir.join(MANIFEST));
         for f in spec.files {
-            match std::fs::metadata(dir.join(f.name)) {
+            let path = dir.join(f.name);
+            match std::fs::metadata(&path) {
                 Err(_) => return ModelStatus::Damaged(format!("{} is missing", f.name)),
                 Ok(m) if m.len() != f.size => {
                     return ModelStatus::Damaged(format!("{} has {} bytes, expected {}", f.name, m.len(), f.size));
                 }
                 Ok(_) => {}
+            }
+            // A file changed since it was installed is re-hashed before it is trusted.
+            if recorded.get(f.name).copied().flatten() != mtime_ns(&path) {
+                match sha256_file(&path) {
+                    Ok(d) if d == f.sha256 => {}
+                    Ok(d) => {
+                        return ModelStatus::Damaged(format!(
+                            "{} was modified after it was installed: SHA-256 {d}, pinned {}",
+                            f.name, f.sha256
+                        ))
+                    }
+                    Err(e) => return ModelStatus::Damaged(e.to_string()),
+                }
             }
         }
         ModelStatus::Installed
@@ -145,6 +160,31 @@ impl ModelStore {
             })
             .collect()
     }
+}
+
+/// A file's modification time in nanoseconds since the epoch, if known.
+pub(crate) fn mtime_ns(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    u64::try_from(modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos()).ok()
+}
+
+/// File name to recorded modification time, from an install manifest.
+fn read_manifest_mtimes(path: &Path) -> std::collections::HashMap<String, Option<u64>> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Default::default() };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else { return Default::default() };
+    json.get("files")
+        .and_then(|f| f.as_array())
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|f| {
+                    let name = f.get("name")?.as_str()?.to_string();
+                    let mtime = f.get("mtime_ns").and_then(|m| m.as_u64());
+                    Some((name, mtime))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
