@@ -1,10 +1,107 @@
-//! (in progress)
+//! Vision modules on classic, system-installed models (no model store):
+//!
+//! - [`detect`]: `detect(frames, label)`: OpenCV's HOG people detector and
+//!   Haar cascades from the Debian `opencv-data` package.
+//! - [`track`]: `track(detections)`: ByteTrack-style IoU association of
+//!   detections into tracks with constant-velocity prediction.
+//! - [`ocr`]: `read_text(frames)`: Tesseract OCR (Debian `tesseract-ocr-eng`)
+//!   with binarisation, deduplication of unchanged frames and per-line cues.
+//!
+//! The pixel helpers here turn a [`Frame`] (packed RGB24) into OpenCV mats
+//! and split frame lists into per-core chunks for the blocking pool.
 
+pub mod detect;
+pub mod ocr;
+pub mod track;
+
+use std::ops::Range;
 use std::sync::Arc;
 
-use vprog_runtime::Registry;
+use opencv::core::{Mat, Size, Vec3b};
+use opencv::imgproc;
+use vprog_runtime::value::Frame;
+use vprog_runtime::{ModuleError, Registry, StepContext};
 
 use crate::model_store::ModelStore;
 
-/// Registers this family's modules.
-pub fn register(_r: &mut Registry, _store: &Arc<ModelStore>) {}
+/// Registers this family's modules (`detect`, `track`, `read_text`). Their
+/// models are system files (OpenCV cascades, Tesseract data), not store
+/// entries, so the store is unused.
+pub fn register(r: &mut Registry, _store: &Arc<ModelStore>) {
+    let modules: [Arc<dyn vprog_runtime::Module>; 3] =
+        [Arc::new(detect::Detect::new()), Arc::new(track::Track::new()), Arc::new(ocr::ReadText::new())];
+    for module in modules {
+        if let Err(e) = r.register(module) {
+            tracing::error!(error = %e, "vision: module not registered");
+        }
+    }
+}
+
+/// An OpenCV error as a module error.
+pub(crate) fn cv_err(what: &str) -> impl Fn(opencv::Error) -> ModuleError + '_ {
+    move |e| ModuleError::Failed(format!("{what}: OpenCV: {e}"))
+}
+
+/// Checks that a frame's pixel buffer matches its size.
+pub(crate) fn check_frame(param: &str, i: usize, f: &Frame) -> Result<(), ModuleError> {
+    let expected = f.width as usize * f.height as usize * 3;
+    if f.width == 0 || f.height == 0 || f.rgb.len() != expected || f.width > i32::MAX as u32 || f.height > i32::MAX as u32 {
+        return Err(ModuleError::invalid(
+            param,
+            format!(
+                "frame {i} ({:.3} s) is {}x{} but holds {} bytes of RGB24 (expected {expected})",
+                f.time,
+                f.width,
+                f.height,
+                f.rgb.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The frame as an 8-bit grayscale mat (a copy).
+pub(crate) fn gray_mat(f: &Frame) -> Result<Mat, ModuleError> {
+    let rgb = Mat::new_rows_cols_with_bytes::<Vec3b>(f.height as i32, f.width as i32, &f.rgb).map_err(cv_err("wrapping a frame"))?;
+    let mut gray = Mat::default();
+    imgproc::cvt_color_def(&rgb, &mut gray, imgproc::COLOR_RGB2GRAY).map_err(cv_err("converting a frame to grayscale"))?;
+    Ok(gray)
+}
+
+/// `img` scaled by `factor` (a copy; `factor == 1` clones).
+pub(crate) fn scaled(img: &Mat, factor: f64, interpolation: i32) -> Result<Mat, ModuleError> {
+    if (factor - 1.0).abs() < 1e-6 {
+        return Ok(img.clone());
+    }
+    let mut out = Mat::default();
+    imgproc::resize(img, &mut out, Size::default(), factor, factor, interpolation).map_err(cv_err("resizing a frame"))?;
+    Ok(out)
+}
+
+/// Runs `f` over contiguous index chunks of `0..n` on the blocking pool (one
+/// chunk per core, each on its own thread) and joins the results in order.
+pub(crate) async fn map_chunks<R, F>(ctx: &StepContext, n: usize, f: F) -> Result<Vec<R>, ModuleError>
+where
+    R: Send + 'static,
+    F: Fn(Range<usize>) -> Result<Vec<R>, ModuleError> + Send + Sync + 'static,
+{
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |c| c.get());
+    let chunks = cores.min(n);
+    let f = Arc::new(f);
+    let mut handles = Vec::with_capacity(chunks);
+    for c in 0..chunks {
+        let range = (c * n / chunks)..((c + 1) * n / chunks);
+        let f = f.clone();
+        let ctx = ctx.clone();
+        handles.push(tokio::spawn(async move { ctx.blocking(move || f(range)).await }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        let part = h.await.map_err(|e| ModuleError::Failed(format!("worker task failed: {e}")))??;
+        out.extend(part);
+    }
+    Ok(out)
+}
