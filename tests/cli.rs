@@ -31,7 +31,7 @@ fn run_answers_from_real_subtitles_and_writes_a_trace() {
     let out = vprog(
         &[
             "run",
-            example("luck.vp").to_str().expect("utf8"),
+            example("luck_lexical.vp").to_str().expect("utf8"),
             video.to_str().expect("utf8"),
             "--question",
             "What does the speaker say luck is?",
