@@ -229,8 +229,18 @@ pub static CATALOG: &[ModelSpec] = &[
                 size: 2_128_466,
                 sha256: "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
             },
-            ModelFile { name: "model.safetensors", source: Source::Converted, size: 0, sha256: "PIN_WHISPER_SAFETENSORS" },
-            ModelFile { name: "config.json", source: Source::Converted, size: 0, sha256: "PIN_WHISPER_CONFIG" },
+            ModelFile {
+                name: "model.safetensors",
+                source: Source::Converted,
+                size: 75_539_400,
+                sha256: "2768544af1d70cf909474cdc1e8270cb67f0886cd50e0af77e75382f5dbda994",
+            },
+            ModelFile {
+                name: "config.json",
+                source: Source::Converted,
+                size: 1_565,
+                sha256: "96d8ce7096c46c1f9521eee0c32dfca4320f20d1a7ae0a237bb92072d9dcb4d0",
+            },
         ],
     },
     ModelSpec {
