@@ -1,0 +1,265 @@
+//! A llama-family causal language model (`llama`, `qwen2`) on quantized GGUF
+//! weights: RMSNorm, RoPE, grouped-query attention with a causal mask, SwiGLU
+//! MLP, and a KV cache that clones cheaply (candle tensors share their
+//! storage), so a shared prompt prefix is computed once and every continuation
+//! starts from a copy of its cache.
+//!
+//! [`Model::forward`] runs a chunk of tokens after what the cache holds and
+//! returns the logits of **every** position of the chunk (`[chunk, vocab]`),
+//! which is what scoring an option's tokens in one pass needs.
+
+use std::path::Path;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor, D};
+use vprog_runtime::ModuleError;
+
+use super::gguf::{Arch, Config, GgufFile};
+
+/// A candle error as a module error.
+pub fn candle_err(e: candle_core::Error) -> ModuleError {
+    ModuleError::Failed(format!("language model inference failed: {e}"))
+}
+
+type Result<T> = std::result::Result<T, ModuleError>;
+
+/// One transformer block.
+struct Block {
+    attn_norm: Tensor,
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    /// Q, K, V biases (qwen2 only).
+    bias: Option<(Tensor, Tensor, Tensor)>,
+    ffn_norm: Tensor,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// Keys and values of every block for the positions seen so far. Cloning is
+/// cheap (reference-counted tensors); appending makes new tensors, so a clone
+/// taken before is never changed.
+#[derive(Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The loaded model.
+pub struct Model {
+    /// Its hyper-parameters.
+    pub config: Config,
+    embed: QTensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    output: QMatMul,
+    cos: Tensor,
+    sin: Tensor,
+    device: Device,
+}
+
+/// Longest sequence the RoPE tables are built for (prompt plus generation).
+pub const MAX_POSITIONS: usize = 8192;
+
+impl Model {
+    /// Loads the GGUF model at `path` (checking every tensor's presence and shape).
+    pub fn load(model: &str, path: &Path, device: &Device) -> Result<Model> {
+        let mut f = GgufFile::open(model, path)?;
+        let cfg = f.config()?;
+        let (h, kv, ffn) = (cfg.hidden, cfg.kv_heads * cfg.head_dim, cfg.ffn);
+        let vec = |f: &mut GgufFile, name: &str, n: usize| -> Result<Tensor> {
+            let q = f.tensor(name, &[n], device)?;
+            q.dequantize(device).map_err(|e| f.bad(format!("tensor `{name}`: {e}")))
+        };
+        let mat = |f: &mut GgufFile, name: &str, rows: usize, cols: usize| -> Result<QMatMul> {
+            let q = f.tensor(name, &[rows, cols], device)?;
+            QMatMul::from_qtensor(q).map_err(|e| f.bad(format!("tensor `{name}`: {e}")))
+        };
+        let embed = f.tensor("token_embd.weight", &[cfg.vocab, h], device)?;
+        let norm = vec(&mut f, "output_norm.weight", h)?;
+        let output = if f.has_tensor("output.weight") {
+            mat(&mut f, "output.weight", cfg.vocab, h)?
+        } else {
+            // Tied embeddings.
+            let q = f.tensor("token_embd.weight", &[cfg.vocab, h], device)?;
+            QMatMul::from_qtensor(q).map_err(|e| f.bad(format!("tensor `token_embd.weight`: {e}")))?
+        };
+        let mut blocks = Vec::with_capacity(cfg.layers);
+        for i in 0..cfg.layers {
+            let p = format!("blk.{i}");
+            let bias = match cfg.arch {
+                Arch::Qwen2 => Some((
+                    vec(&mut f, &format!("{p}.attn_q.bias"), h)?,
+                    vec(&mut f, &format!("{p}.attn_k.bias"), kv)?,
+                    vec(&mut f, &format!("{p}.attn_v.bias"), kv)?,
+                )),
+                Arch::Llama => None,
+            };
+            blocks.push(Block {
+                attn_norm: vec(&mut f, &format!("{p}.attn_norm.weight"), h)?,
+                wq: mat(&mut f, &format!("{p}.attn_q.weight"), h, h)?,
+                wk: mat(&mut f, &format!("{p}.attn_k.weight"), kv, h)?,
+                wv: mat(&mut f, &format!("{p}.attn_v.weight"), kv, h)?,
+                wo: mat(&mut f, &format!("{p}.attn_output.weight"), h, h)?,
+                bias,
+                ffn_norm: vec(&mut f, &format!("{p}.ffn_norm.weight"), h)?,
+                gate: mat(&mut f, &format!("{p}.ffn_gate.weight"), ffn, h)?,
+                up: mat(&mut f, &format!("{p}.ffn_up.weight"), ffn, h)?,
+                down: mat(&mut f, &format!("{p}.ffn_down.weight"), h, ffn)?,
+            });
+        }
+        let positions = MAX_POSITIONS.min(cfg.context_length.max(1));
+        let (cos, sin) = rope_tables(cfg.head_dim, cfg.rope_theta, positions, device).map_err(candle_err)?;
+        Ok(Model { config: cfg, embed, blocks, norm, output, cos, sin, device: device.clone() })
+    }
+
+    /// Longest sequence (cache plus chunk) this model runs.
+    pub fn max_positions(&self) -> usize {
+        self.cos.dims().first().copied().unwrap_or(0)
+    }
+
+    /// Runs `tokens` after the positions in `cache` (which it extends) and
+    /// returns their logits, `[tokens.len(), vocab]`, as f32.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        self.forward_inner(tokens, cache, true)
+    }
+
+    /// Like [`Model::forward`] but returns only the last position's logits, `[vocab]`
+    /// (skips the output projection of every other position).
+    pub fn forward_last(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let logits = self.forward_inner(tokens, cache, false)?;
+        logits.squeeze(0).map_err(candle_err)
+    }
+
+    fn forward_inner(&self, tokens: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
+        let t = tokens.len();
+        if t == 0 {
+            return Err(ModuleError::Failed("language model: no tokens to run".into()));
+        }
+        let start = cache.len;
+        if start + t > self.max_positions() {
+            return Err(ModuleError::invalid(
+                "evidence",
+                format!("the prompt needs {} positions, more than the {} this model runs", start + t, self.max_positions()),
+            ));
+        }
+        if cache.layers.len() != self.blocks.len() {
+            cache.layers = vec![None; self.blocks.len()];
+        }
+        let mut run = || -> candle_core::Result<Tensor> {
+            let ids = Tensor::new(tokens, &self.device)?;
+            let mut x = self.embed.embedding(&ids)?.unsqueeze(0)?; // [1, t, hidden]
+            let mask = causal_mask(t, start, &self.device)?;
+            let cos = self.cos.narrow(0, start, t)?;
+            let sin = self.sin.narrow(0, start, t)?;
+            for (block, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+                let residual = &x;
+                let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, self.config.rms_eps as f32)?;
+                let h = self.attention(block, &h, slot, mask.as_ref(), &cos, &sin)?;
+                let x1 = (residual + h)?;
+                let h = candle_nn::ops::rms_norm(&x1, &block.ffn_norm, self.config.rms_eps as f32)?;
+                let gate = block.gate.forward(&h)?;
+                let up = block.up.forward(&h)?;
+                let h = block.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?;
+                x = (x1 + h)?;
+            }
+            let x = if all { x } else { x.narrow(1, t - 1, 1)? };
+            let x = candle_nn::ops::rms_norm(&x, &self.norm, self.config.rms_eps as f32)?;
+            let logits = self.output.forward(&x)?;
+            logits.squeeze(0)?.to_dtype(DType::F32)
+        };
+        let logits = run().map_err(candle_err)?;
+        cache.len = start + t;
+        Ok(logits)
+    }
+
+    fn attention(
+        &self,
+        block: &Block,
+        x: &Tensor,
+        slot: &mut Option<(Tensor, Tensor)>,
+        mask: Option<&Tensor>,
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let (_, t, _) = x.dims3()?;
+        let mut q = block.wq.forward(x)?;
+        let mut k = block.wk.forward(x)?;
+        let mut v = block.wv.forward(x)?;
+        if let Some((bq, bk, bv)) = &block.bias {
+            q = q.broadcast_add(bq)?;
+            k = k.broadcast_add(bk)?;
+            v = v.broadcast_add(bv)?;
+        }
+        // [1, heads, t, head_dim]
+        let q = q.reshape((1, t, c.heads, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+        let k = k.reshape((1, t, c.kv_heads, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+        let v = v.reshape((1, t, c.kv_heads, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+        let (q, k) = match c.arch {
+            Arch::Qwen2 => (candle_nn::rotary_emb::rope(&q, cos, sin)?, candle_nn::rotary_emb::rope(&k, cos, sin)?),
+            Arch::Llama => (candle_nn::rotary_emb::rope_i(&q, cos, sin)?, candle_nn::rotary_emb::rope_i(&k, cos, sin)?),
+        };
+        let (k, v) = match slot.take() {
+            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+            None => (k, v),
+        };
+        *slot = Some((k.clone(), v.clone()));
+        let total = k.dim(2)?;
+        // Grouped-query attention without copying K/V: the `rep` query heads
+        // sharing one KV head are stacked along the time axis.
+        let rep = c.heads / c.kv_heads;
+        let q = q.reshape((c.kv_heads, rep * t, c.head_dim))?;
+        let k = k.squeeze(0)?; // [kv, total, d]
+        let v = v.squeeze(0)?;
+        let scale = 1.0 / (c.head_dim as f64).sqrt();
+        let att = (q.matmul(&k.t()?)? * scale)?; // [kv, rep*t, total]
+        let att = match mask {
+            Some(m) => att.reshape((c.kv_heads, rep, t, total))?.broadcast_add(m)?.reshape((c.kv_heads, rep * t, total))?,
+            None => att,
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att.matmul(&v)?; // [kv, rep*t, d]
+        let y = y.reshape((1, c.heads, t, c.head_dim))?.transpose(1, 2)?.reshape((1, t, c.hidden))?;
+        block.wo.forward(&y)
+    }
+}
+
+/// `[t, start + t]` additive mask: 0 where query `i` may see key `j`
+/// (`j <= start + i`), `-inf` elsewhere. `None` for a single token.
+fn causal_mask(t: usize, start: usize, device: &Device) -> candle_core::Result<Option<Tensor>> {
+    if t == 1 {
+        return Ok(None);
+    }
+    let total = start + t;
+    let data: Vec<f32> = (0..t).flat_map(|i| (0..total).map(move |j| if j <= start + i { 0.0 } else { f32::NEG_INFINITY })).collect();
+    Tensor::from_vec(data, (t, total), device).map(Some)
+}
+
+/// cos/sin tables `[positions, head_dim / 2]`.
+fn rope_tables(head_dim: usize, theta: f32, positions: usize, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+    let inv: Vec<f32> = (0..head_dim).step_by(2).map(|i| 1.0 / theta.powf(i as f32 / head_dim as f32)).collect();
+    let inv = Tensor::new(inv.as_slice(), device)?.reshape((1, head_dim / 2))?;
+    let pos = Tensor::arange(0, positions as u32, device)?.to_dtype(DType::F32)?.reshape((positions, 1))?;
+    let freqs = pos.matmul(&inv)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
+/// Natural-log softmax of the last dimension of `logits`.
+pub fn log_softmax(logits: &Tensor) -> Result<Tensor> {
+    candle_nn::ops::log_softmax(logits, D::Minus1).map_err(candle_err)
+}

@@ -1,0 +1,304 @@
+//! The language-model modules on the real GGUF models (SmolLM2-135M for most
+//! tests, the default Qwen2.5-Coder-0.5B for one) and the real TED subtitles:
+//! tokenizer goldens from the reference implementation, `choose` on questions
+//! the evidence decides, `ask_llm`, evidence rendering over budget, and clear
+//! errors for bad inputs, missing and damaged models.
+//!
+//! Models come from `$VPROG_MODELS` (`vprog models fetch ID`); media from
+//! `VPROG_MEDIA_DIR` or `<workspace>/media` (`bash scripts/fetch-media.sh`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vprog_models::catalog::{QWEN_CODER_05B, SMOLLM2_135M};
+use vprog_modules::llm::gguf::GgufFile;
+use vprog_modules::llm::model::Model;
+use vprog_modules::llm::tokenizer::LlmTokenizer;
+use vprog_modules::subtitles::parse_subtitle_file;
+use vprog_modules::{registry_with, ModelStore};
+use vprog_runtime::value::{Choice, TimedText};
+use vprog_runtime::{Args, ModuleError, StepContext, Value};
+
+fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("VPROG_MODELS").map(PathBuf::from).unwrap_or_else(|| ModelStore::from_env().root().to_path_buf());
+    for id in [SMOLLM2_135M, QWEN_CODER_05B] {
+        assert!(
+            dir.join(id).join("model.gguf").is_file(),
+            "model {id} is not installed in {}: run `vprog models fetch {id}` (or set VPROG_MODELS)",
+            dir.display()
+        );
+    }
+    dir
+}
+
+fn gguf(id: &str) -> PathBuf {
+    models_dir().join(id).join("model.gguf")
+}
+
+fn ted_subtitles() -> Value {
+    let dir = std::env::var_os("VPROG_MEDIA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("media"));
+    let srt = dir.join("ted").join("test.srt");
+    assert!(srt.is_file(), "{} is missing: run `bash scripts/fetch-media.sh`", srt.display());
+    let t: TimedText = parse_subtitle_file(&srt).expect("the TED subtitles parse");
+    Value::TimedText(Arc::new(t))
+}
+
+/// The first `n` cues of the talk (shorter prompts keep the suite fast).
+fn first_cues(n: usize) -> Value {
+    let Value::TimedText(t) = ted_subtitles() else { unreachable!("ted_subtitles is timed text") };
+    Value::TimedText(Arc::new(TimedText { cues: t.cues.iter().take(n).cloned().collect() }))
+}
+
+fn texts(xs: &[&str]) -> Value {
+    Value::List(Arc::new(xs.iter().map(Value::text).collect()))
+}
+
+async fn call_in(store: &Path, name: &str, named: Vec<(&str, Value)>) -> (Result<Value, ModuleError>, StepContext) {
+    let r = registry_with(Arc::new(ModelStore::at(store)));
+    let module = r.get(name).unwrap_or_else(|| panic!("module `{name}` is not registered"));
+    let args = Args::with_defaults(module.signature(), named, vec![]);
+    let ctx = StepContext::standalone("test");
+    let out = module.call(args, &ctx).await;
+    (out, ctx)
+}
+
+async fn call(name: &str, named: Vec<(&str, Value)>) -> (Result<Value, ModuleError>, StepContext) {
+    call_in(&models_dir(), name, named).await
+}
+
+fn choice(v: Result<Value, ModuleError>) -> Arc<Choice> {
+    match v {
+        Ok(Value::Choice(c)) => c,
+        Ok(other) => panic!("expected a Choice, got {}", other.summary()),
+        Err(e) => panic!("choose failed: {e}"),
+    }
+}
+
+// ---------------------------------------------------------------- tokenizer
+
+#[test]
+fn tokenizers_match_reference_goldens() {
+    let golden: serde_json::Value =
+        serde_json::from_str(include_str!("data/llm/tokenizer_golden.json")).expect("tokenizer_golden.json is valid JSON");
+    for id in [SMOLLM2_135M, QWEN_CODER_05B] {
+        let f = GgufFile::open(id, &gguf(id)).expect("the GGUF opens");
+        let tok = LlmTokenizer::from_gguf(&f).expect("the tokenizer builds");
+        let cases = golden["models"][id].as_array().expect("goldens for the model");
+        assert!(cases.len() >= 15, "{id}: {} golden strings", cases.len());
+        for case in cases {
+            let text = case["text"].as_str().expect("text");
+            let want: Vec<u32> = case["ids"].as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect();
+            let got = tok.encode(text).expect("encodes");
+            assert_eq!(got, want, "{id}: token ids of {text:?}");
+        }
+        // Chat markers are single special tokens; decoding round-trips plain text.
+        let ids = tok.encode("<|im_start|>user\nhi<|im_end|>").expect("encodes");
+        assert_eq!(ids.first().copied(), tok.tokenizer.token_to_id("<|im_start|>"));
+        assert_eq!(ids.last().copied(), tok.im_end);
+        let text = "Café — 3.14 “quotes” 😀";
+        assert_eq!(tok.decode(&tok.encode(text).expect("encodes")).expect("decodes"), text);
+    }
+}
+
+// ---------------------------------------------------------------- choose
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_smollm_answers_from_ted_subtitles() {
+    let ted = ted_subtitles();
+    let teach = ["entrepreneurship", "cooking", "physics", "music", "law"];
+    let named = vec![
+        ("question", Value::text("What does the speaker teach?")),
+        ("options", texts(&teach)),
+        ("evidence", ted.clone()),
+        ("model", Value::text(SMOLLM2_135M)),
+    ];
+    let (out, ctx) = call("choose", named.clone()).await;
+    let c = choice(out);
+    let details = ctx.notes.get("options").expect("per-option log-probs are noted");
+    assert_eq!(c.option, "entrepreneurship", "scores {:?}; {details}", c.scores);
+    assert_eq!(details.as_array().map(Vec::len), Some(teach.len()));
+    let probs = softmax(&c.scores);
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert!((probs[c.index] - c.confidence).abs() < 1e-9, "confidence is the chosen option's softmax share");
+    assert!(c.confidence > 0.5, "a clear answer: {}", c.confidence);
+    assert!(c.scores.iter().all(|s| s.is_finite() && *s < 0.0), "scores are mean log-probs: {:?}", c.scores);
+    assert!(c.method.contains(SMOLLM2_135M) && c.method.contains("log-likelihood"), "{}", c.method);
+    let context = ctx.notes.get("context").expect("the context is noted");
+    assert!(context.as_str().is_some_and(|s| s.contains("[00:22.7-00:25.6] You see, I teach entrepreneurship,")), "{context}");
+    let render = ctx.notes.get("render").expect("the render report is noted");
+    assert_eq!(render["level"], 0);
+    assert!(render["tokens"].as_u64().is_some_and(|t| t > 300 && t <= 1000), "{render}");
+    // Deterministic: the same call gives the same scores.
+    let again = choice(call("choose", named).await.0);
+    assert_eq!(again.scores, c.scores);
+    // The evidence decides it: without it the model's prior answer differs.
+    let (out, _) = call(
+        "choose",
+        vec![("question", Value::text("What does the speaker teach?")), ("options", texts(&teach)), ("model", Value::text(SMOLLM2_135M))],
+    )
+    .await;
+    assert_ne!(choice(out).index, 0, "without evidence the model should not know");
+
+    let cases: [(&str, &[&str], usize); 2] = [
+        (
+            "How long has the speaker spent observing what makes people luckier than others?",
+            &["two days", "nearly two decades", "five minutes"],
+            1,
+        ),
+        ("How is luck defined?", &["a kind of fish", "success or failure apparently caused by chance", "a city in France"], 1),
+    ];
+    for (question, options, want) in cases {
+        let named = vec![
+            ("question", Value::text(question)),
+            ("options", texts(options)),
+            ("evidence", first_cues(8)),
+            ("model", Value::text(SMOLLM2_135M)),
+        ];
+        let (out, ctx) = call("choose", named).await;
+        let c = choice(out);
+        assert_eq!(c.index, want, "{question}: chose {:?} with scores {:?}; {:?}", c.option, c.scores, ctx.notes.get("options"));
+        assert!((softmax(&c.scores).iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_default_qwen_answers_from_ted_subtitles() {
+    let options = ["entrepreneurship", "cooking", "physics", "music", "law"];
+    let (out, _) = call(
+        "choose",
+        vec![("question", Value::text("What does the speaker teach?")), ("options", texts(&options)), ("evidence", ted_subtitles())],
+    )
+    .await;
+    let c = choice(out);
+    assert_eq!(c.option, "entrepreneurship", "scores {:?}", c.scores);
+    assert!(c.method.contains(QWEN_CODER_05B), "{}", c.method);
+    assert!((softmax(&c.scores).iter().sum::<f64>() - 1.0).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_over_budget_evidence_is_coarsened_and_noted() {
+    let (out, ctx) = call(
+        "choose",
+        vec![
+            ("question", Value::text("What does the speaker teach?")),
+            ("options", texts(&["entrepreneurship", "cooking"])),
+            ("evidence", ted_subtitles()),
+            ("model", Value::text(SMOLLM2_135M)),
+            ("budget", Value::Int(300)),
+        ],
+    )
+    .await;
+    choice(out);
+    let render = ctx.notes.get("render").expect("render report");
+    assert!(render["coarsened"].as_bool() == Some(true) && render["level"].as_u64().is_some_and(|l| l >= 1), "{render}");
+    assert!(render["tokens"].as_u64().is_some_and(|t| t <= 300), "{render}");
+    let note = ctx.notes.get("render_coarsened").expect("a note says the evidence was coarsened");
+    assert!(note.as_str().is_some_and(|s| s.contains("coarsened to window")), "{note}");
+}
+
+// ---------------------------------------------------------------- render_evidence, ask_llm
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_evidence_fits_the_budget() {
+    let ted = ted_subtitles();
+    let (out, ctx) = call("render_evidence", vec![("evidence", ted.clone()), ("model", Value::text(SMOLLM2_135M))]).await;
+    let Ok(Value::Text(full)) = out else { panic!("render_evidence failed") };
+    assert!(full.lines().all(|l| l.starts_with("[00:") || l.starts_with("[01:")), "{full}");
+    assert_eq!(ctx.notes.get("render").expect("report")["granularity"], "items");
+    // A tight budget: coarse windows, then truncation with an explicit marker.
+    let (out, ctx) =
+        call("render_evidence", vec![("evidence", ted), ("budget", Value::Int(40)), ("model", Value::text(SMOLLM2_135M))]).await;
+    let Ok(Value::Text(short)) = out else { panic!("render_evidence failed") };
+    assert!(short.contains("[... truncated:"), "{short}");
+    let report = ctx.notes.get("render").expect("report");
+    assert_eq!(report["truncated"], true);
+    assert!(report["tokens"].as_u64().is_some_and(|t| t <= 40) && report["items_dropped"].as_u64().is_some_and(|d| d > 0), "{report}");
+    assert!(ctx.notes.get("render_truncated").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_llm_generates_greedily() {
+    let named = vec![
+        ("prompt", Value::text("In one word, what subject does the speaker teach?")),
+        ("evidence", first_cues(6)),
+        ("model", Value::text(SMOLLM2_135M)),
+        ("max_tokens", Value::Int(12)),
+    ];
+    let (out, ctx) = call("ask_llm", named.clone()).await;
+    let Ok(Value::Text(a)) = out else { panic!("ask_llm failed: {out:?}") };
+    assert!(!a.trim().is_empty());
+    let g = ctx.notes.get("generation").expect("generation note");
+    assert!(g["tokens"].as_u64().is_some_and(|n| (1..=12).contains(&n)), "{g}");
+    assert!(g["mean_logprob"].as_f64().is_some_and(|x| x <= 0.0), "{g}");
+    let Ok(Value::Text(b)) = call("ask_llm", named).await.0 else { panic!("ask_llm failed") };
+    assert_eq!(a, b, "greedy generation is deterministic");
+}
+
+// ---------------------------------------------------------------- errors
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_options_is_invalid() {
+    let (out, _) =
+        call("choose", vec![("question", Value::text("Why?")), ("options", texts(&[])), ("model", Value::text(SMOLLM2_135M))]).await;
+    assert!(matches!(out, Err(ModuleError::InvalidArgument { ref param, .. }) if param == "options"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_model_names_the_fetch_command() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (out, _) = call_in(tmp.path(), "choose", vec![("question", Value::text("Why?")), ("options", texts(&["a", "b"]))]).await;
+    match out {
+        Err(e @ ModuleError::MissingModel { .. }) => {
+            assert!(e.to_string().contains(&format!("vprog models fetch {QWEN_CODER_05B}")), "{e}")
+        }
+        other => panic!("expected MissingModel, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_gguf_is_a_bad_model() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let bytes = std::fs::read(gguf(SMOLLM2_135M)).expect("reads the model");
+    for keep in [0usize, 16, 4096, bytes.len() / 2, bytes.len() - 1] {
+        let path = tmp.path().join(format!("cut{keep}.gguf"));
+        std::fs::write(&path, &bytes[..keep]).expect("writes the copy");
+        match Model::load(SMOLLM2_135M, &path, &candle_core::Device::Cpu) {
+            Err(ModuleError::BadModel { path: p, reason, .. }) => assert_eq!(p, path, "{reason}"),
+            Err(other) => panic!("{keep} bytes: expected BadModel, got {other}"),
+            Ok(_) => panic!("{keep} bytes: a truncated model loaded"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_header_in_the_store_is_a_bad_model() {
+    // Same size as the pinned file (so the store takes it as installed), but
+    // the header claims far more tensors than the file holds.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join(SMOLLM2_135M);
+    std::fs::create_dir_all(&dir).expect("model dir");
+    let src = models_dir().join(SMOLLM2_135M);
+    std::fs::copy(src.join("vprog-model.json"), dir.join("vprog-model.json")).expect("copies the manifest");
+    let mut bytes = std::fs::read(src.join("model.gguf")).expect("reads the model");
+    bytes[8..16].copy_from_slice(&(u32::MAX as u64).to_le_bytes());
+    std::fs::write(dir.join("model.gguf"), &bytes).expect("writes the damaged copy");
+    let (out, _) = call_in(
+        tmp.path(),
+        "choose",
+        vec![("question", Value::text("Why?")), ("options", texts(&["a", "b"])), ("model", Value::text(SMOLLM2_135M))],
+    )
+    .await;
+    match out {
+        Err(ModuleError::BadModel { path, .. }) => assert_eq!(path, dir.join("model.gguf")),
+        other => panic!("expected BadModel, got {other:?}"),
+    }
+}
+
+fn softmax(xs: &[f64]) -> Vec<f64> {
+    let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = xs.iter().map(|x| (x - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|x| x / s).collect()
+}
