@@ -11,7 +11,9 @@ export VPROG_MODELS="${VPROG_MODELS:-$PWD/.cache/models}"
 if [ "$profile" = release ]; then
   cargo build --release --quiet --bin vprog
 else
-  cargo build --quiet --bin vprog
+  # The same targets the test suite builds, so their dependencies compile once
+  # (building the binary alone unifies crate features differently).
+  cargo build --quiet --workspace --all-targets
 fi
 "./target/$profile/vprog" models fetch --all
 "./target/$profile/vprog" models list

@@ -26,7 +26,16 @@ pub fn module_error(e: ModelError) -> ModuleError {
     }
 }
 
-/// Locates model `id` in `store`, as a module error when it is not installed.
+/// Locates model `id` in `store`, as a module error when it is not installed
+/// ([`ModuleError::MissingModel`]) or damaged ([`ModuleError::BadModel`] with
+/// its directory, naming the reinstall command).
 pub fn locate(store: &ModelStore, id: &str) -> Result<InstalledModel, ModuleError> {
-    store.locate(id).map_err(module_error)
+    store.locate(id).map_err(|e| match e {
+        ModelError::Damaged { id, reason } => ModuleError::BadModel {
+            path: store.dir_of(&id),
+            reason: format!("{reason}; reinstall it with `vprog models fetch {id} --force`"),
+            model: id,
+        },
+        other => module_error(other),
+    })
 }

@@ -274,8 +274,8 @@ fn truncated_gguf_is_a_bad_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_header_in_the_store_is_a_bad_model() {
-    // Same size as the pinned file (so the store takes it as installed), but
-    // the header claims far more tensors than the file holds.
+    // Same size as the pinned file, but the header claims far more tensors
+    // than the file holds.
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join(SMOLLM2_135M);
     std::fs::create_dir_all(&dir).expect("model dir");
@@ -290,8 +290,13 @@ async fn damaged_header_in_the_store_is_a_bad_model() {
         vec![("question", Value::text("Why?")), ("options", texts(&["a", "b"])), ("model", Value::text(SMOLLM2_135M))],
     )
     .await;
+    // The file changed after the manifest recorded it, so the store re-hashes
+    // it and refuses it before the loader ever parses the damaged header.
     match out {
-        Err(ModuleError::BadModel { path, .. }) => assert_eq!(path, dir.join("model.gguf")),
+        Err(ModuleError::BadModel { path, reason, .. }) => {
+            assert_eq!(path, dir);
+            assert!(reason.contains("modified after it was installed") && reason.contains("--force"), "{reason}");
+        }
         other => panic!("expected BadModel, got {other:?}"),
     }
 }
