@@ -426,6 +426,18 @@ impl Args {
         }
     }
 
+    /// A list of strings (e.g. answer options), each item checked to be Text.
+    pub fn texts(&self, name: &str) -> Result<Vec<String>, ModuleError> {
+        self.list(name)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::Text(s) => Ok(s.to_string()),
+                other => Err(ModuleError::invalid(name, format!("item {i} is {}, not Text", other.type_of()))),
+            })
+            .collect()
+    }
+
     /// Frames; a single frame becomes a one-frame list.
     pub fn frames(&self, name: &str) -> Result<Arc<Vec<Frame>>, ModuleError> {
         match self.get(name) {

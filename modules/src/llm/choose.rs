@@ -149,15 +149,7 @@ impl Module for Choose {
 
     async fn call(&self, args: Args, ctx: &StepContext) -> Result<Value, ModuleError> {
         let question = args.text("question")?.to_string();
-        let options: Vec<String> = args
-            .list("options")?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::Text(s) => Ok(s.to_string()),
-                other => Err(ModuleError::invalid("options", format!("option {i} is {}, not Text", other.type_of()))),
-            })
-            .collect::<Result<_, _>>()?;
+        let options = args.texts("options")?;
         if options.is_empty() {
             return Err(ModuleError::invalid("options", "choose: there are no options to choose from"));
         }

@@ -162,15 +162,7 @@ impl Module for ChooseByText {
 
     async fn call(&self, args: Args, ctx: &StepContext) -> Result<Value, ModuleError> {
         let question = args.text("question")?;
-        let options: Vec<String> = args
-            .list("options")?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::Text(s) => Ok(s.to_string()),
-                other => Err(ModuleError::invalid("options", format!("choose_by_text: option {i} is {}, not Text", other.type_of()))),
-            })
-            .collect::<Result<_, _>>()?;
+        let options = args.texts("options")?;
         let evidence = match args.get("evidence") {
             Some(v) => v.clone(),
             None => Value::List(Arc::new(Vec::new())),
