@@ -307,3 +307,35 @@ fn softmax(xs: &[f64]) -> Vec<f64> {
     let s: f64 = e.iter().sum();
     e.iter().map(|x| x / s).collect()
 }
+
+// ---------------------------------------------------------------- prefix cache
+
+/// A second question on the same evidence reuses the evidence's keys and
+/// values, and scores exactly as if the whole prompt had been run.
+#[test]
+fn reused_prefix_scores_like_a_cold_prefill() {
+    use vprog_modules::llm::choose::{choose_with, Scoring};
+    use vprog_modules::llm::Llm;
+    let path = gguf(SMOLLM2_135M);
+    let f = GgufFile::open(SMOLLM2_135M, &path).expect("SmolLM2 opens");
+    let tokenizer = Arc::new(LlmTokenizer::from_gguf(&f).expect("tokenizer"));
+    let model = Model::load(SMOLLM2_135M, &path, &candle_core::Device::Cpu).expect("SmolLM2 loads");
+    let llm = Llm { id: SMOLLM2_135M.into(), path, tokenizer, model, prefixes: Default::default() };
+    let evidence = first_cues(8);
+    let options: Vec<String> = ["entrepreneurship", "cooking", "physics"].iter().map(|s| s.to_string()).collect();
+    let first = choose_with(&llm, "What is the talk about?", &options, &evidence, 1000, Scoring::Likelihood).expect("first");
+    assert_eq!(first.reused_tokens, 0, "nothing to reuse yet");
+    let warm = choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Scoring::Likelihood).expect("warm");
+    assert!(warm.reused_tokens > first.prompt_tokens / 2, "reused {} of {} tokens", warm.reused_tokens, warm.prompt_tokens);
+    assert!(warm.reused_tokens < warm.prompt_tokens, "the question itself is new");
+    llm.prefixes.clear();
+    let cold = choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Scoring::Likelihood).expect("cold");
+    assert_eq!(cold.reused_tokens, 0);
+    for (w, c) in warm.choice.scores.iter().zip(&cold.choice.scores) {
+        assert!((w - c).abs() < 1e-3, "warm {:?} vs cold {:?}", warm.choice.scores, cold.choice.scores);
+    }
+    // The identical prompt again: all but its last token come from the cache.
+    let again = choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Scoring::Likelihood).expect("again");
+    assert_eq!(again.reused_tokens, again.prompt_tokens - 1);
+    assert_eq!(again.choice.index, cold.choice.index);
+}

@@ -52,7 +52,7 @@ use serde::Serialize;
 use vprog_runtime::value::Choice;
 use vprog_runtime::{Args, CachePolicy, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value};
 
-use super::model::{candle_err, log_softmax, KvCache};
+use super::model::{candle_err, log_softmax};
 use super::render::{note_render, render};
 use super::{chatml, evidence_arg, int_arg, load_llm, model_arg, Llm, DEFAULT_MODEL};
 use crate::model_store::ModelStore;
@@ -171,16 +171,31 @@ impl Module for Choose {
         let model = model_arg(&args)?;
         let evidence = evidence_arg(&args);
         let llm = load_llm(&self.store, &model, ctx).await?;
-        let (choice, context, report, details, prompt_tokens) =
-            ctx.blocking(move || choose_with(&llm, &question, &options, &evidence, budget, scoring)).await?;
-        note_render(ctx, &context, &report);
-        ctx.note("prompt_tokens", prompt_tokens);
-        ctx.note("options", &details);
-        Ok(Value::Choice(Arc::new(choice)))
+        let out = ctx.blocking(move || choose_with(&llm, &question, &options, &evidence, budget, scoring)).await?;
+        note_render(ctx, &out.context, &out.report);
+        ctx.note("prompt_tokens", out.prompt_tokens);
+        ctx.note("prompt_tokens_reused", out.reused_tokens);
+        ctx.note("options", &out.details);
+        Ok(Value::Choice(Arc::new(out.choice)))
     }
 }
 
-type Outcome = (Choice, String, super::render::RenderReport, Vec<OptionScore>, usize);
+/// What [`choose_with`] found, and how.
+pub struct Outcome {
+    /// The chosen option.
+    pub choice: Choice,
+    /// The rendered evidence context.
+    pub context: String,
+    /// How the evidence was rendered.
+    pub report: super::render::RenderReport,
+    /// Each option's token log-probabilities.
+    pub details: Vec<OptionScore>,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values came from an earlier prompt with
+    /// the same beginning ([`super::model::PrefixCache`]).
+    pub reused_tokens: usize,
+}
 
 /// Renders the evidence, builds the prompt and scores every option.
 pub fn choose_with(
@@ -206,8 +221,7 @@ pub fn choose_with(
     let mut prompt_text = chatml(SYSTEM, &user);
     prompt_text.push_str(ANSWER_PREFIX);
     let prompt = tok.encode(&prompt_text)?;
-    let mut cache = KvCache::default();
-    let last = llm.model.forward_last(&prompt, &mut cache)?;
+    let (last, cache, reused) = llm.prefixes.prefill(&llm.model, &prompt)?;
     let last = log_softmax(&last)?.to_vec1::<f32>().map_err(candle_err)?;
     let lp = |v: &[f32], id: u32| -> f64 { v.get(id as usize).copied().map_or(f64::NEG_INFINITY, f64::from) };
 
@@ -256,7 +270,7 @@ pub fn choose_with(
         scores,
         method,
     };
-    Ok((choice, context, report, details, prompt.len()))
+    Ok(Outcome { choice, context, report, details, prompt_tokens: prompt.len(), reused_tokens: reused })
 }
 
 fn letter(i: usize) -> char {

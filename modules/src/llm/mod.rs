@@ -64,6 +64,8 @@ pub struct Llm {
     pub tokenizer: Arc<LlmTokenizer>,
     /// Its weights.
     pub model: Model,
+    /// KV caches of recent prompts, reused for shared prefixes.
+    pub prefixes: model::PrefixCache,
 }
 
 type Slot<T> = Arc<OnceCell<Arc<T>>>;
@@ -120,7 +122,7 @@ pub async fn load_llm(store: &ModelStore, id: &str, ctx: &StepContext) -> Result
         ctx.blocking(move || {
             let device = candle_device(device)?;
             let model = Model::load(&id, &path, &device)?;
-            Ok(Arc::new(Llm { id, path, tokenizer, model }))
+            Ok(Arc::new(Llm { id, path, tokenizer, model, prefixes: Default::default() }))
         })
         .await
     })
