@@ -114,8 +114,8 @@ if [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-wasip2" ]; then
   command -v rustup >/dev/null && timeout 120 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 fi
 if [ -d "$(rustc --print sysroot)/lib/rustlib/wasm32-wasip2" ]; then
-  "$CARGO" build --quiet --release --locked --target wasm32-wasip2 --manifest-path plugins/redness/Cargo.toml \
-    --target-dir "$BUILD/rust"
+  # Built from its own directory so that plugins/redness/.cargo/config.toml (WebAssembly SIMD) applies.
+  (cd plugins/redness && "$CARGO" build --quiet --release --locked --target wasm32-wasip2 --target-dir "$BUILD/rust")
   "$TOOL" inspect --check "$BUILD/rust/wasm32-wasip2/release/redness.wasm" >/dev/null
   copy_if_changed "$BUILD/rust/wasm32-wasip2/release/redness.wasm" "$OUT/redness.wasm"
 else

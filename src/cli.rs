@@ -43,6 +43,60 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Inspect WebAssembly plugins (user modules).
+    Plugin {
+        /// What to do.
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+/// `vprog plugin ...`
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Load plugins as `run` would and report each one's signature, imports,
+    /// exports, limits and grants; a bad plugin is rejected with the reason.
+    Check {
+        /// Plugin files (.wasm components).
+        #[arg(required = true)]
+        plugins: Vec<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Limits and grants.
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+}
+
+/// WebAssembly plugins to load beside the built-in modules, and their sandbox.
+#[derive(Args, Debug, Default, Clone)]
+pub struct PluginArgs {
+    /// A plugin (.wasm component built against vprog:plugin@0.1.0); repeatable.
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
+    /// Limits and grants.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Limits on every plugin call and capabilities granted to plugins.
+#[derive(Args, Debug, Default, Clone)]
+pub struct SandboxArgs {
+    /// Grant a plugin a capability: NAME:dir=PATH (read-only), NAME:dir=PATH:rw,
+    /// NAME:env, NAME:net or NAME:clock. NAME is the plugin's module name.
+    /// Nothing is granted by default.
+    #[arg(long = "grant", value_name = "NAME:GRANT")]
+    pub grants: Vec<String>,
+    /// Largest memory a plugin may use, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub plugin_memory: u64,
+    /// Longest a plugin call may run (wall time), e.g. 30s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub plugin_timeout: Duration,
+    /// Fuel per plugin call (about one unit per WebAssembly instruction).
+    #[arg(long, value_name = "UNITS", default_value_t = vprog_plugin::Limits::default().fuel)]
+    pub plugin_fuel: u64,
 }
 
 /// `vprog models ...`
@@ -90,6 +144,9 @@ pub struct CheckArgs {
     /// Print the optimised dataflow graph in Graphviz dot form.
     #[arg(long, conflicts_with = "json")]
     pub dot: bool,
+    /// Plugins the programs may call.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
 }
 
 /// `vprog run`
@@ -123,6 +180,9 @@ pub struct RunArgs {
     /// Longest a single step may run, e.g. 90s, 10m.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub step_timeout: Duration,
+    /// Plugins the program may call.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
 }
 
 /// `vprog trace ...`
@@ -161,6 +221,9 @@ pub struct ModulesArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Plugins to list beside the built-in modules.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
 }
 
 /// `vprog fmt`

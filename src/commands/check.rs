@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::cli::CheckArgs;
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let registry = vprog_modules::registry();
+    let registry = super::plugin::registry(&args.plugins)?;
     let mut failed = false;
     let mut json = Vec::new();
     for path in &args.programs {

@@ -4,6 +4,7 @@ mod check;
 mod fmt;
 mod models;
 mod modules;
+mod plugin;
 mod report;
 mod run;
 mod trace;
@@ -26,6 +27,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Modules(a) => modules::run(a),
         Command::Fmt(a) => fmt::run(a),
         Command::Models { command } => models::run(command),
+        Command::Plugin { command } => plugin::run(command),
     }
 }
 

@@ -7,7 +7,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use crate::cli::ModulesArgs;
 
 pub fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
-    let registry = vprog_modules::registry();
+    let registry = super::plugin::registry(&args.plugins)?;
     if args.json {
         let sigs: Vec<_> = registry.iter().map(|m| m.signature()).collect();
         println!("{}", serde_json::to_string_pretty(&sigs)?);

@@ -18,7 +18,7 @@ const MEMORY_CACHE_BYTES: usize = 2 << 30;
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let source = super::read_source(&args.program)?;
     let file = args.program.display().to_string();
-    let registry = vprog_modules::registry();
+    let registry = super::plugin::registry(&args.plugins)?;
     let program = match super::parse(&source) {
         Ok(p) => p,
         Err(d) => {
