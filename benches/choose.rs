@@ -9,6 +9,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+/// The allocator the `vprog` binary uses (see src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use vprog_modules::llm::choose::{choose_with, Scoring};
 use vprog_modules::llm::{load_llm, DEFAULT_MODEL};
 use vprog_modules::subtitles::parse_subtitle_file;
