@@ -339,3 +339,28 @@ fn reused_prefix_scores_like_a_cold_prefill() {
     assert_eq!(again.reused_tokens, again.prompt_tokens - 1);
     assert_eq!(again.choice.index, cold.choice.index);
 }
+
+/// A long chunk runs its attention in blocks of `QUERY_BLOCK` queries, each
+/// against only the keys it may see; the logits equal those of feeding the
+/// same tokens in chunks of one block each, on top of the cache.
+#[test]
+fn blocked_attention_matches_short_chunks() {
+    let path = gguf(SMOLLM2_135M);
+    let f = GgufFile::open(SMOLLM2_135M, &path).expect("SmolLM2 opens");
+    let tok = LlmTokenizer::from_gguf(&f).expect("tokenizer");
+    let model = Model::load(SMOLLM2_135M, &path, &candle_core::Device::Cpu).expect("SmolLM2 loads");
+    let ids = tok.encode(&"So what is luck? It is success or failure apparently caused by chance. ".repeat(20)).expect("encodes");
+    assert!(ids.len() > 300, "{} tokens: long enough for three blocks", ids.len());
+    let mut whole = vprog_modules::llm::model::KvCache::default();
+    let a = model.forward_last(&ids, &mut whole).expect("one chunk").to_vec1::<f32>().expect("logits");
+    let mut pieces = vprog_modules::llm::model::KvCache::default();
+    let mut b = Vec::new();
+    for chunk in ids.chunks(vprog_modules::llm::model::QUERY_BLOCK) {
+        b = model.forward_last(chunk, &mut pieces).expect("a short chunk").to_vec1::<f32>().expect("logits");
+    }
+    assert_eq!(whole.len(), pieces.len());
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-2, "largest logit difference {worst}");
+    let argmax = |v: &[f32]| v.iter().enumerate().fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m }).0;
+    assert_eq!(argmax(&a), argmax(&b));
+}

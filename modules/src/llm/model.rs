@@ -136,6 +136,9 @@ pub struct Model {
     device: Device,
 }
 
+/// Queries per attention block in a long chunk (each block sees only the keys up to its last query).
+pub const QUERY_BLOCK: usize = 128;
+
 /// Longest sequence the RoPE tables are built for (prompt plus generation).
 pub const MAX_POSITIONS: usize = 8192;
 
@@ -283,22 +286,36 @@ impl Model {
             None => (k, v),
         };
         *slot = Some((k.clone(), v.clone()));
-        let total = k.dim(2)?;
         // Grouped-query attention without copying K/V: the `rep` query heads
-        // sharing one KV head are stacked along the time axis.
+        // sharing one KV head are stacked along the time axis. Long chunks
+        // run in blocks of queries, each against only the keys it may see
+        // (half the work of the full causal square, and small intermediates).
         let rep = c.heads / c.kv_heads;
-        let q = q.reshape((c.kv_heads, rep * t, c.head_dim))?;
         let k = k.squeeze(0)?; // [kv, total, d]
         let v = v.squeeze(0)?;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
-        let att = (q.matmul(&k.t()?)? * scale)?; // [kv, rep*t, total]
-        let att = match mask {
-            Some(m) => att.reshape((c.kv_heads, rep, t, total))?.broadcast_add(m)?.reshape((c.kv_heads, rep * t, total))?,
-            None => att,
-        };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v)?; // [kv, rep*t, d]
-        let y = y.reshape((1, c.heads, t, c.head_dim))?.transpose(1, 2)?.reshape((1, t, c.hidden))?;
+        let mut blocks = Vec::with_capacity(t.div_ceil(QUERY_BLOCK));
+        for i0 in (0..t).step_by(QUERY_BLOCK) {
+            let len = QUERY_BLOCK.min(t - i0);
+            let seen = k.dim(1)? - t + i0 + len; // keys up to the block's last query
+            let qb = if len == t { q.clone() } else { q.narrow(2, i0, len)?.contiguous()? };
+            let qb = qb.reshape((c.kv_heads, rep * len, c.head_dim))?;
+            let kb = if seen == k.dim(1)? { k.clone() } else { k.narrow(1, 0, seen)?.contiguous()? };
+            let vb = if seen == v.dim(1)? { v.clone() } else { v.narrow(1, 0, seen)?.contiguous()? };
+            let att = (qb.matmul(&kb.t()?)? * scale)?; // [kv, rep*len, seen]
+            let att = match mask {
+                Some(m) => {
+                    let mb = m.narrow(0, i0, len)?.narrow(1, 0, seen)?;
+                    att.reshape((c.kv_heads, rep, len, seen))?.broadcast_add(&mb)?.reshape((c.kv_heads, rep * len, seen))?
+                }
+                None => att,
+            };
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            blocks.push(att.matmul(&vb)?.reshape((1, c.heads, len, c.head_dim))?);
+            // [1, heads, len, d]
+        }
+        let y = if blocks.len() == 1 { blocks.remove(0) } else { Tensor::cat(&blocks, 2)? };
+        let y = y.transpose(1, 2)?.reshape((1, t, c.hidden))?;
         block.wo.forward(&y)
     }
 }
