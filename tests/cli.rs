@@ -4,19 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn media(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("VPROG_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("media"));
-    let p = dir.join(rel);
-    assert!(p.exists(), "{} is missing: run `bash scripts/fetch-media.sh`", p.display());
-    p
-}
+mod common;
+use common::{media, vprog};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
-}
-
-fn vprog(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vprog")).args(args).env("VPROG_CACHE_DIR", cache).env("NO_COLOR", "1").output().expect("vprog runs")
 }
 
 fn text(o: &Output) -> (String, String) {

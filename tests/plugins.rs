@@ -7,13 +7,16 @@
 //! cache, and the CLI (`plugin check`, `check`/`run --plugin`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use vprog_plugin::{Grants, Limits, Plugin, PluginHost, PluginModule};
 use vprog_runtime::value::Frame;
 use vprog_runtime::{Args, Module, ModuleError, StepContext, Value};
+
+mod common;
+use common::{media, vprog};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,13 +57,6 @@ fn host() -> Arc<PluginHost> {
 fn load(name: &str, limits: Limits) -> Result<Plugin, vprog_plugin::PluginError> {
     let path = plugin_file(name).unwrap_or_else(|| plugins().join(format!("{name}.wasm")));
     Plugin::load(&host(), &path, limits, Grants::default())
-}
-
-fn media(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("VPROG_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("media"));
-    let p = dir.join(rel);
-    assert!(p.exists(), "{} is missing: run `bash scripts/fetch-media.sh`", p.display());
-    p
 }
 
 /// Frames of a real video at `fps`, through the built-in `sample`.
@@ -260,16 +256,6 @@ fn compiled_plugins_are_cached_on_disk() {
 }
 
 // ---------------------------------------------------------------- CLI
-
-fn vprog(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vprog"))
-        .args(args)
-        .env("VPROG_CACHE_DIR", cache)
-        .env("VPROG_PLUGIN_CACHE", cache.join("plugins"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("vprog runs")
-}
 
 #[test]
 fn cli_checks_and_runs_programs_with_plugins() {

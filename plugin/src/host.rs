@@ -206,10 +206,10 @@ pub fn thumbnail(f: &Frame, max_side: u32) -> (u32, u32, Vec<u8>) {
     let max_side = (max_side.max(1) as usize).min(longer);
     let tw = (w * max_side).div_ceil(longer).max(1);
     let th = (h * max_side).div_ceil(longer).max(1);
-    let mut out = Vec::with_capacity(tw * th * 3);
     if f.rgb.len() < w * h * 3 {
         return (0, 0, Vec::new());
     }
+    let mut out = Vec::with_capacity(tw * th * 3);
     for ty in 0..th {
         let (y0, y1) = (ty * h / th, ((ty + 1) * h / th).max(ty * h / th + 1));
         for tx in 0..tw {

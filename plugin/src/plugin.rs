@@ -296,12 +296,10 @@ impl Plugin {
         let name = self.info.name.clone();
         let fail = |reason: String| PluginError::Call { module: name.clone(), reason };
         let mut guard = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        // A chatty instance is replaced before its stdio buffers fill.
-        if let Some(live) = guard.as_ref() {
-            let d = live.store.data();
-            if d.stdout.contents().len() > self.limits.max_stdio_bytes / 2 || d.stderr.contents().len() > self.limits.max_stdio_bytes / 2 {
-                *guard = None;
-            }
+        // A chatty instance is replaced before its stdio buffers fill (after
+        // each call, `*_seen` is all it has written).
+        if guard.as_ref().is_some_and(|l| l.stdout_seen.max(l.stderr_seen) > self.limits.max_stdio_bytes / 2) {
+            *guard = None;
         }
         let fresh_instance = guard.is_none();
         let mut live = match guard.take() {
@@ -327,13 +325,9 @@ impl Plugin {
         self.arm(&mut live.store)?;
         let result = live.bindings.vprog_plugin_module().call_call(&mut live.store, &wit_args);
         let fuel_used = self.limits.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
-        let (stdout, stderr) = {
-            let d = live.store.data();
-            let (out, err) = (d.stdout.contents(), d.stderr.contents());
-            let report = (tail(&out[live.stdout_seen.min(out.len())..], 4000), tail(&err[live.stderr_seen.min(err.len())..], 4000));
-            (report, (out.len(), err.len()))
-        }
-        .0;
+        let (out, err) = (live.store.data().stdout.contents(), live.store.data().stderr.contents());
+        let stdout = tail(&out[live.stdout_seen.min(out.len())..], 4000);
+        let stderr = tail(&err[live.stderr_seen.min(err.len())..], 4000);
         let report = CallReport { fuel_used, fresh_instance, stdout, stderr };
         let outcome = match result {
             Err(e) => {
@@ -349,11 +343,7 @@ impl Plugin {
                 }
             }
         }
-        {
-            let d = live.store.data();
-            live.stdout_seen = d.stdout.contents().len();
-            live.stderr_seen = d.stderr.contents().len();
-        }
+        (live.stdout_seen, live.stderr_seen) = (out.len(), err.len());
         *guard = Some(live);
         drop(guard);
         let output = outcome.map_err(|msg| fail(format!("reported an error: {}", tail(msg.as_bytes(), 2000))))?;
