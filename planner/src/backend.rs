@@ -159,12 +159,15 @@ pub enum LlmError {
         reason: String,
     },
     /// No reply within the time limit.
-    #[error("the language-model server at {url} did not answer within {after:?}")]
+    #[error("the language-model server at {url} did not answer within {after:?}{}", attempts_note(*.attempts))]
     Timeout {
         /// The endpoint.
         url: String,
-        /// The limit.
+        /// The limit, per attempt.
         after: Duration,
+        /// Attempts made, the last of which timed out (1 when not retried).
+        /// The other variants carry the count in their text; this one has none.
+        attempts: u32,
     },
     /// The server answered with an error status.
     #[error("the language-model server at {url} answered HTTP {status}: {message}")]
@@ -202,6 +205,15 @@ impl LlmError {
             LlmError::Http { status, .. } => *status == 429 || *status >= 500,
             LlmError::Model(_) | LlmError::Invalid(_) => false,
         }
+    }
+}
+
+/// ` (N attempts)` after an error's text when it was retried, else nothing.
+fn attempts_note(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" ({attempts} attempts)")
+    } else {
+        String::new()
     }
 }
 
