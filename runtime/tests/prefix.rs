@@ -785,3 +785,24 @@ fn mutated_programs_fail_at_a_consistent_place() {
     eprintln!("{rejected} of 300 mutants rejected");
     assert!(rejected > 100, "only {rejected} mutants rejected");
 }
+
+#[test]
+fn random_text_is_handled_consistently() {
+    let ck = checker();
+    let r = registry();
+    let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
+    let alphabet: Vec<char> = "abcdefnorstuvwxyz_0123456789 \t\n\r#\"\\(){}[],:=!<>+-*/.é€🎉\u{0}\u{7f}\u{a0}".chars().collect();
+    let words = ["answer ", "x = ", "sample(", "video", "fps: ", "for ", " in ", "if ", "count(", "00:", "5s", "\\u{"];
+    for _ in 0..300 {
+        let mut text = String::new();
+        for _ in 0..rng.below(40) {
+            if rng.chance(25) {
+                let w = words[rng.below(words.len())];
+                text.push_str(w);
+            } else {
+                text.push(*rng.pick(&alphabet));
+            }
+        }
+        consistent(&ck, &r, &text);
+    }
+}
