@@ -7,6 +7,7 @@
 //! mistake gives one diagnostic.
 
 mod call;
+pub mod prefix;
 mod scope;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,25 @@ pub fn check(program: &Program, registry: &Registry) -> CheckOutput {
         _ => None,
     };
     CheckOutput { plan, diagnostics }
+}
+
+/// The type of each binding of `program` whose value checks, in source
+/// order (for [`prefix::PrefixChecker`], which constrains arguments by the
+/// types of earlier bindings). Bindings with errors are left out.
+pub(crate) fn binding_types(program: &Program, registry: &Registry) -> Vec<(String, Type)> {
+    let mut c = Checker { registry, scopes: Scopes::new(), diags: Vec::new() };
+    let _ = c.program(program);
+    let mut types: Vec<(String, Type)> = Vec::new();
+    for stmt in &program.statements {
+        let StatementKind::Bind { name, .. } = &stmt.kind else { continue };
+        if Input::ALL.iter().any(|i| i.name() == name.name) || types.iter().any(|(n, _)| *n == name.name) {
+            continue;
+        }
+        if let Some(l) = c.scopes.resolve(&name.name) {
+            types.push((name.name.clone(), l.ty().clone()));
+        }
+    }
+    types
 }
 
 /// A checked expression: a constant (kept as a parameter where possible) or a node.
