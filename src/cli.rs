@@ -25,6 +25,15 @@ pub enum Command {
     Check(CheckArgs),
     /// Run a program on a video.
     Run(RunArgs),
+    /// Write programs for a question with a language model (checked and
+    /// repaired; nothing is run).
+    Plan(PlanArgs),
+    /// Answer a question: plan programs, search among them by running them,
+    /// vote, and trace the whole search.
+    Ask(AskArgs),
+    /// How often the planner writes a valid program for real NExT-QA
+    /// questions, before and after repair.
+    PlanEval(PlanEvalArgs),
     /// Inspect a trace directory.
     Trace {
         /// What to do with it.
@@ -181,6 +190,163 @@ pub struct RunArgs {
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub step_timeout: Duration,
     /// Plugins the program may call.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// The language model that writes programs.
+#[derive(Args, Debug, Clone)]
+pub struct LlmArgs {
+    /// `local` (the default GGUF model), `local:MODEL_ID` (see `vprog models
+    /// list`) or `openai:URL` for an OpenAI-compatible server, e.g.
+    /// openai:http://127.0.0.1:8080/v1 (vLLM, llama.cpp server, Ollama, hosted APIs).
+    #[arg(long, default_value = "local", value_name = "BACKEND")]
+    pub llm: String,
+    /// Model name sent to an OpenAI-compatible server.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Environment variable holding the server's API key (unset: no key sent).
+    #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// Longest one request to a server may take, e.g. 60s.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    pub llm_timeout: Duration,
+    /// Retries of a failed server request (with exponential backoff).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub llm_retries: u32,
+    /// Seed of sampling; with the local model, planning is reproducible.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Repair rounds for an invalid program (its diagnostics are fed back).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub repair_rounds: usize,
+    /// Most tokens of one program.
+    #[arg(long, value_name = "N", default_value_t = 160)]
+    pub max_tokens: usize,
+    /// Do not constrain decoding to valid programs (local model).
+    #[arg(long)]
+    pub no_constraint: bool,
+}
+
+/// The question and video shared by `plan` and `ask`.
+#[derive(Args, Debug, Clone)]
+pub struct QuestionArgs {
+    /// The video.
+    pub video: PathBuf,
+    /// The question.
+    pub question: String,
+    /// Answer options (then the answer is a choice among them).
+    #[arg(short, long, num_args = 1..)]
+    pub options: Option<Vec<String>>,
+    /// Subtitle file (default: NAME.srt/.vtt/.ass/.ssa beside the video, else embedded streams).
+    #[arg(long)]
+    pub subtitles: Option<PathBuf>,
+}
+
+/// `vprog plan`
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// The question and video.
+    #[command(flatten)]
+    pub question: QuestionArgs,
+    /// Programs to write (the first greedy, the others sampled).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub candidates: u64,
+    /// Sampling temperature of the candidates after the first.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f64,
+    /// Print as JSON (every attempt with its findings).
+    #[arg(long)]
+    pub json: bool,
+    /// The language model.
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Plugins programs may call.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// How `ask` searches among programs.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchStrategy {
+    /// Monte Carlo Tree Search over partial programs.
+    Mcts,
+    /// Independently sampled whole programs, executed and voted.
+    Sample,
+    /// One program (with repairs).
+    Single,
+}
+
+/// `vprog ask`
+#[derive(Args, Debug)]
+pub struct AskArgs {
+    /// The question and video.
+    #[command(flatten)]
+    pub question: QuestionArgs,
+    /// How to search among programs.
+    #[arg(long, value_enum, default_value = "mcts")]
+    pub search: SearchStrategy,
+    /// Search iterations (MCTS) or programs sampled.
+    #[arg(long, default_value_t = 8)]
+    pub iterations: usize,
+    /// Most language-model requests of the search.
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    pub max_llm_calls: usize,
+    /// Most module executions of the search (cache hits are free).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_executions: usize,
+    /// Longest the search may take, e.g. 5m.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub time_limit: Duration,
+    /// Trace directory.
+    #[arg(long, default_value = "runs/ask")]
+    pub trace: PathBuf,
+    /// Print the answer and the search as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Neither read nor write the on-disk step cache (rollouts still share an
+    /// in-memory cache).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not share step results between rollouts either: every rollout
+    /// recomputes every step (to measure what the cache saves).
+    #[arg(long)]
+    pub no_shared_cache: bool,
+    /// On-disk step cache (default: $VPROG_CACHE_DIR or the user cache dir).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Longest a single step may run.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub step_timeout: Duration,
+    /// The language model.
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Plugins programs may call.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// `vprog plan-eval`
+#[derive(Args, Debug)]
+pub struct PlanEvalArgs {
+    /// NExT-QA CSV (columns video,frame_count,width,height,question,answer,qid,type,a0..a4).
+    pub csv: PathBuf,
+    /// Questions to plan for, from the top.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: usize,
+    /// Rows to skip first.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Write one JSON line per question (program, attempts, findings) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The language model.
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Plugins programs may call.
     #[command(flatten)]
     pub plugins: PluginArgs,
 }

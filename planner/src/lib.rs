@@ -2,8 +2,28 @@
 //! model, each parsed and type-checked, repaired from its diagnostics, and
 //! searched with Monte Carlo Tree Search.
 //!
-//! - [`backend`]: the [`backend::LlmBackend`] trait and its request/reply types.
-//! - [`openai`]: any OpenAI-compatible chat-completions server.
+//! - [`backend`]: the [`backend::LlmBackend`] trait and its request/reply types;
+//!   [`local`] (a GGUF model on candle, constrained decoding) and [`openai`]
+//!   (any OpenAI-compatible server) implement it.
+//! - [`prompt`]: the prompt, built from the registry, the language reference
+//!   and the few-shot examples under `planner/prompts/`.
+//! - [`constraint`]: the program constraint of constrained decoding.
+//! - [`validate`]: extracting, parsing and checking a candidate program.
+//! - [`plan`]: one program with up to N repair rounds.
+//! - [`mcts`]: Monte Carlo Tree Search over partial programs.
+//! - [`search`]: MCTS and sampling with the runtime in the loop, and the vote.
 
 pub mod backend;
+pub mod constraint;
+pub mod local;
+pub mod mcts;
 pub mod openai;
+pub mod plan;
+pub mod prompt;
+pub mod scripted;
+pub mod search;
+pub mod validate;
+
+pub use backend::{Completion, LlmBackend, LlmError, Message, Request};
+pub use plan::{Planned, Planner, PlannerConfig};
+pub use prompt::Question;

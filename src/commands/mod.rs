@@ -1,9 +1,12 @@
 //! One file per subcommand; shared loading and rendering helpers here.
 
+mod ask;
 mod check;
 mod fmt;
+mod llm;
 mod models;
 mod modules;
+mod plan;
 mod plugin;
 mod report;
 mod run;
@@ -22,6 +25,9 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check(a) => check::run(a),
         Command::Run(a) => run::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Ask(a) => ask::run(a),
+        Command::PlanEval(a) => plan::eval(a),
         Command::Trace { command } => trace::run(command),
         Command::Report(a) => report::run(a),
         Command::Modules(a) => modules::run(a),

@@ -46,7 +46,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let trace_dir = args.trace.clone().unwrap_or_else(|| default_trace_dir(&args.program));
     let canonical = print_program(&program);
-    let trace_program = TraceProgram { file: Some(&file), source: &source, canonical: &canonical, optimizer: &optimizer };
+    let trace_program = TraceProgram { file: Some(&file), source: &source, canonical: &canonical, optimizer: &optimizer, planner: None };
     write_trace(&trace_dir, &trace_program, &inputs, &outcome).context("cannot write the trace")?;
 
     if args.json {

@@ -53,7 +53,71 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         (None, None) => {}
     }
     println!("run {} in {:.0} ms", trace.run_id, trace.wall_ms);
+    if let Some(p) = &trace.planner {
+        show_planner(p);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The planner's part of a trace (`vprog ask`): the search tree with each
+/// node's visits and mean reward, each rollout's program and outcome, the vote.
+fn show_planner(p: &serde_json::Value) {
+    let search = &p["search"];
+    let spent = &search["spent"];
+    println!(
+        "\nplanner: {} ({}), {} search: {} iterations, {} LLM calls, {} module executions + {} cache hits, {} invalid programs",
+        p["backend"].as_str().unwrap_or("?"),
+        if p["constrained"].as_bool().unwrap_or(false) { "constrained decoding" } else { "unconstrained" },
+        search["strategy"].as_str().unwrap_or("?"),
+        search["tree"]["iterations"],
+        spent["llm_calls"],
+        spent["executions"],
+        spent["cached_steps"],
+        spent["invalid"],
+    );
+    let empty = Vec::new();
+    let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);
+    let rollouts = search["tree"]["rollouts"].as_array().unwrap_or(&empty);
+    println!("search tree (node: visits, mean reward; rollouts below their node):");
+    if !nodes.is_empty() {
+        show_node(nodes, rollouts, 0, 1);
+    }
+    let votes: Vec<String> = search["votes"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|v| {
+            format!("{} = {:.2} ({} rollouts)", v["answer"].as_str().unwrap_or("?"), v["weight"].as_f64().unwrap_or(0.0), v["rollouts"])
+        })
+        .collect();
+    if !votes.is_empty() {
+        println!("votes: {}", votes.join("; "));
+    }
+}
+
+fn show_node(nodes: &[serde_json::Value], rollouts: &[serde_json::Value], id: usize, depth: usize) {
+    let Some(n) = nodes.get(id) else { return };
+    let pad = "  ".repeat(depth);
+    let visits = n["visits"].as_u64().unwrap_or(0);
+    let mean = if visits > 0 { n["value"].as_f64().unwrap_or(0.0) / visits as f64 } else { 0.0 };
+    let step = n["step"].as_str().unwrap_or("");
+    let label = if id == 0 { "(empty program)".to_string() } else { step.lines().collect::<Vec<_>>().join(" ; ") };
+    println!("{pad}[{id}] {label}   {visits} visits, mean {mean:.2}");
+    for r in n["rollouts"].as_array().into_iter().flatten().filter_map(|r| r.as_u64()) {
+        let Some(r) = rollouts.get(r as usize) else { continue };
+        let outcome = match (r["answer"].as_str(), r["error"].as_str()) {
+            (Some(a), _) => format!("answer {a:?}, confidence {:.2}", r["confidence"].as_f64().unwrap_or(0.0)),
+            (None, Some(e)) => format!("no answer: {}", e.lines().next().unwrap_or("")),
+            _ => "no answer".to_string(),
+        };
+        println!("{pad}  ↳ rollout: reward {:.2}, {outcome}", r["reward"].as_f64().unwrap_or(0.0));
+        for line in r["program"].as_str().unwrap_or("").lines() {
+            println!("{pad}      {line}");
+        }
+    }
+    for c in n["children"].as_array().into_iter().flatten().filter_map(|c| c.as_u64()) {
+        show_node(nodes, rollouts, c as usize, depth + 1);
+    }
 }
 
 /// Everything the trace holds about one step.

@@ -63,6 +63,10 @@ pub enum ExecError {
     /// The program uses an input that was not given.
     #[error("the program uses `{0}`, but no {0} was given")]
     MissingInput(&'static str),
+    /// Nothing ran: there was no valid program (e.g. every program a planner
+    /// wrote was rejected by the checker).
+    #[error("nothing ran: {0}")]
+    NotRun(String),
     /// A module call failed.
     #[error("step {step} (`{text}`) failed: {source}")]
     StepFailed {
@@ -124,7 +128,7 @@ impl ExecError {
     /// The id of the step that failed, if one did.
     pub fn step(&self) -> Option<&str> {
         match self {
-            ExecError::MissingInput(_) => None,
+            ExecError::MissingInput(_) | ExecError::NotRun(_) => None,
             ExecError::StepFailed { step, .. }
             | ExecError::Timeout { step, .. }
             | ExecError::InvalidOutput { step, .. }
@@ -135,7 +139,7 @@ impl ExecError {
     /// Where the failing step was written.
     pub fn span(&self) -> Option<Span> {
         match self {
-            ExecError::MissingInput(_) => None,
+            ExecError::MissingInput(_) | ExecError::NotRun(_) => None,
             ExecError::StepFailed { span, .. }
             | ExecError::Timeout { span, .. }
             | ExecError::InvalidOutput { span, .. }

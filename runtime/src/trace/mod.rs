@@ -63,6 +63,9 @@ pub struct TraceProgram<'a> {
     pub canonical: &'a str,
     /// Optimizer report.
     pub optimizer: &'a [(&'static str, usize)],
+    /// How the program was planned, when a planner wrote it (`vprog ask`):
+    /// the attempts with their diagnostics, the search tree, the vote.
+    pub planner: Option<serde_json::Value>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TraceError + '_ {
@@ -138,6 +141,7 @@ pub fn write_trace(dir: &Path, program: &TraceProgram<'_>, inputs: &RunInputs, o
         error,
         optimizer: program.optimizer.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
         steps,
+        planner: program.planner.clone(),
     };
     let path = dir.join("trace.json");
     let json = serde_json::to_vec_pretty(&trace).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;

@@ -95,6 +95,93 @@ struct Page {
     optimizer: Vec<(String, usize)>,
     timeline: Timeline,
     steps: Vec<StepView>,
+    planner: Option<PlannerView>,
+}
+
+/// The planner's search (`vprog ask`), flattened for the template.
+#[derive(Serialize)]
+struct PlannerView {
+    summary: String,
+    nodes: Vec<SearchNodeView>,
+    votes: Vec<(String, String, u64)>,
+}
+
+#[derive(Serialize)]
+struct SearchNodeView {
+    id: u64,
+    indent: usize,
+    step: String,
+    visits: u64,
+    mean: String,
+    rollouts: Vec<RolloutView>,
+}
+
+#[derive(Serialize)]
+struct RolloutView {
+    reward: String,
+    outcome: String,
+    program: String,
+}
+
+/// The search tree in depth-first order, each node with its rollouts.
+fn planner_view(p: &serde_json::Value) -> PlannerView {
+    let search = &p["search"];
+    let spent = &search["spent"];
+    let summary = format!(
+        "{} ({}), {} search: {} iterations, {} LLM calls, {} module executions + {} cache hits, {} invalid programs",
+        p["backend"].as_str().unwrap_or("?"),
+        if p["constrained"].as_bool().unwrap_or(false) { "constrained decoding" } else { "unconstrained" },
+        search["strategy"].as_str().unwrap_or("?"),
+        search["tree"]["iterations"],
+        spent["llm_calls"],
+        spent["executions"],
+        spent["cached_steps"],
+        spent["invalid"],
+    );
+    let empty = Vec::new();
+    let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);
+    let rollouts = search["tree"]["rollouts"].as_array().unwrap_or(&empty);
+    let mut out = Vec::new();
+    let mut stack = vec![(0u64, 0usize)];
+    while let Some((id, depth)) = stack.pop() {
+        let Some(n) = nodes.get(id as usize) else { continue };
+        let visits = n["visits"].as_u64().unwrap_or(0);
+        let mean = if visits > 0 { n["value"].as_f64().unwrap_or(0.0) / visits as f64 } else { 0.0 };
+        let rs = n["rollouts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| rollouts.get(r.as_u64()? as usize))
+            .map(|r| RolloutView {
+                reward: format!("{:.2}", r["reward"].as_f64().unwrap_or(0.0)),
+                outcome: match (r["answer"].as_str(), r["error"].as_str()) {
+                    (Some(a), _) => format!("answer {a:?}, confidence {:.2}", r["confidence"].as_f64().unwrap_or(0.0)),
+                    (None, Some(e)) => format!("no answer: {e}"),
+                    _ => "no answer".into(),
+                },
+                program: r["program"].as_str().unwrap_or("").to_string(),
+            })
+            .collect();
+        let step = if id == 0 { "(empty program)".to_string() } else { n["step"].as_str().unwrap_or("").to_string() };
+        out.push(SearchNodeView { id, indent: depth * 18, step, visits, mean: format!("{mean:.2}"), rollouts: rs });
+        let children: Vec<u64> = n["children"].as_array().into_iter().flatten().filter_map(|c| c.as_u64()).collect();
+        for c in children.into_iter().rev() {
+            stack.push((c, depth + 1));
+        }
+    }
+    let votes = search["votes"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|v| {
+            (
+                v["answer"].as_str().unwrap_or("?").to_string(),
+                format!("{:.2}", v["weight"].as_f64().unwrap_or(0.0)),
+                v["rollouts"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    PlannerView { summary, nodes: out, votes }
 }
 
 #[derive(Serialize)]
@@ -372,6 +459,7 @@ impl<'a> Builder<'a> {
             optimizer: t.optimizer.clone(),
             timeline: self.timeline(),
             steps: t.steps.iter().map(|s| self.step(s)).collect(),
+            planner: t.planner.as_ref().map(planner_view),
         }
     }
 

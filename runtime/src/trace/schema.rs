@@ -34,6 +34,10 @@ pub struct Trace {
     pub optimizer: Vec<(String, usize)>,
     /// Every step in execution order.
     pub steps: Vec<TraceStep>,
+    /// How the program was planned (`vprog ask`): attempts, diagnostics,
+    /// search tree and vote, as the planner wrote them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planner: Option<serde_json::Value>,
 }
 
 /// The program that ran.

@@ -1,0 +1,202 @@
+//! Writing one program: ask the model, check what it wrote, and feed the
+//! findings back for up to [`PlannerConfig::repair_rounds`] repairs (as
+//! VURF does). A program still invalid after the last round is rejected with
+//! its findings; nothing unchecked is ever run.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use vprog_runtime::Registry;
+
+use crate::backend::{Finish, LlmBackend, LlmError, Message, Request, TextConstraint};
+use crate::constraint::ProgramConstraint;
+use crate::prompt::{messages, repair_message, system_prompt, Question};
+use crate::validate::{check_program, extract_program, render_findings, Checked, Finding};
+
+/// How the planner asks.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannerConfig {
+    /// Repair rounds after the first attempt.
+    pub repair_rounds: usize,
+    /// Most tokens per program.
+    pub max_tokens: usize,
+    /// Sampling temperature of the first attempt (0: greedy).
+    pub temperature: f64,
+    /// Seed of the sampler.
+    pub seed: u64,
+    /// Whether to constrain decoding (backends that can).
+    pub constrained: bool,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> PlannerConfig {
+        PlannerConfig { repair_rounds: 2, max_tokens: 160, temperature: 0.0, seed: 0, constrained: true }
+    }
+}
+
+/// One request to the model and what checking found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    /// 0 for the first attempt, then the repair round.
+    pub round: usize,
+    /// The model's reply as written.
+    pub reply: String,
+    /// The program extracted from it.
+    pub source: String,
+    /// Errors found; empty when valid.
+    pub findings: Vec<Finding>,
+    /// Whether it was valid.
+    pub valid: bool,
+    /// Whether decoding was constrained.
+    pub constrained: bool,
+    /// Why generation stopped.
+    pub finish: Finish,
+    /// Generated tokens, when known.
+    pub tokens: Option<usize>,
+    /// Prompt tokens reused from earlier requests (local backend).
+    pub reused_tokens: Option<usize>,
+    /// Mean token log-probability, when known.
+    pub mean_logprob: Option<f64>,
+    /// Milliseconds the request took.
+    pub ms: f64,
+}
+
+/// The result of planning one program.
+pub struct Planned {
+    /// The valid program, if any attempt produced one.
+    pub program: Option<Checked>,
+    /// Every attempt, in order.
+    pub attempts: Vec<Attempt>,
+}
+
+impl Planned {
+    /// Requests made to the model.
+    pub fn llm_calls(&self) -> usize {
+        self.attempts.len()
+    }
+
+    /// Whether the first attempt was already valid.
+    pub fn valid_first(&self) -> bool {
+        self.attempts.first().is_some_and(|a| a.valid)
+    }
+
+    /// Mean token log-probability of the valid program (0 = certain).
+    pub fn mean_logprob(&self) -> Option<f64> {
+        self.attempts.iter().find(|a| a.valid).and_then(|a| a.mean_logprob)
+    }
+}
+
+/// Writes programs for questions with a language model.
+pub struct Planner {
+    backend: Arc<dyn LlmBackend>,
+    registry: Arc<Registry>,
+    system: String,
+    constraint: Arc<ProgramConstraint>,
+    config: PlannerConfig,
+}
+
+impl Planner {
+    /// A planner calling the modules of `registry`.
+    pub fn new(backend: Arc<dyn LlmBackend>, registry: Arc<Registry>, config: PlannerConfig) -> Planner {
+        let system = system_prompt(&registry);
+        let constraint = Arc::new(ProgramConstraint::new(&registry));
+        Planner { backend, registry, system, constraint, config }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn LlmBackend> {
+        &self.backend
+    }
+
+    /// The registry programs are checked against.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The system prompt.
+    pub fn system(&self) -> &str {
+        &self.system
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PlannerConfig {
+        &self.config
+    }
+
+    /// The program constraint, when decoding is constrained.
+    pub fn constraint(&self) -> Option<Arc<dyn TextConstraint>> {
+        (self.config.constrained && self.backend.constrains()).then(|| self.constraint.clone() as Arc<dyn TextConstraint>)
+    }
+
+    /// The conversation asking for a program for `question`.
+    pub fn conversation(&self, question: &Question) -> Vec<Message> {
+        messages(&self.system, question)
+    }
+
+    /// Plans one program: a first attempt and up to `repair_rounds` repairs.
+    pub async fn plan(&self, question: &Question) -> Result<Planned, LlmError> {
+        self.plan_seeded(question, self.config.seed, self.config.temperature).await
+    }
+
+    /// Like [`Planner::plan`] with another seed and temperature (for
+    /// sampling several candidates).
+    pub async fn plan_seeded(&self, question: &Question, seed: u64, temperature: f64) -> Result<Planned, LlmError> {
+        let mut conversation = self.conversation(question);
+        let mut attempts = Vec::new();
+        for round in 0..=self.config.repair_rounds {
+            let request = Request {
+                messages: conversation.clone(),
+                prefix: String::new(),
+                max_tokens: self.config.max_tokens,
+                // Repairs are greedy: the findings already say what to change.
+                temperature: if round == 0 { temperature } else { 0.0 },
+                seed: seed.wrapping_add(round as u64),
+                stop: Vec::new(),
+                constraint: self.constraint(),
+            };
+            let reply = self.backend.complete(&request).await?;
+            let source = extract_program(&reply.text);
+            let checked = check_program(&source, &self.registry, !question.options.is_empty());
+            let mut findings = checked.findings.clone();
+            if findings.is_empty() && checked.plan.is_none() {
+                findings.push(Finding {
+                    code: "planner::incomplete".into(),
+                    line: source.lines().count().max(1),
+                    column: 1,
+                    message: "the program has no `answer` line".into(),
+                    help: Some("end with `answer ...`".into()),
+                });
+            }
+            if reply.finish == Finish::Length && !findings.is_empty() {
+                findings.push(Finding {
+                    code: "planner::too_long".into(),
+                    line: source.lines().count().max(1),
+                    column: 1,
+                    message: format!("the program was cut off after {} tokens", self.config.max_tokens),
+                    help: Some("write a shorter program".into()),
+                });
+            }
+            let valid = findings.is_empty();
+            tracing::debug!(round, valid, source = %source, "planner attempt");
+            attempts.push(Attempt {
+                round,
+                reply: reply.text.clone(),
+                source: source.clone(),
+                findings: findings.clone(),
+                valid,
+                constrained: reply.constrained,
+                finish: reply.finish,
+                tokens: reply.completion_tokens,
+                reused_tokens: reply.reused_tokens,
+                mean_logprob: reply.mean_logprob(),
+                ms: reply.elapsed.as_secs_f64() * 1000.0,
+            });
+            if valid {
+                return Ok(Planned { program: Some(checked), attempts });
+            }
+            conversation.push(Message::assistant(source.trim_end()));
+            conversation.push(repair_message(&render_findings(&findings, &source)));
+        }
+        Ok(Planned { program: None, attempts })
+    }
+}

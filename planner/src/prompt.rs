@@ -1,0 +1,190 @@
+//! The planner's prompt: the language reference, the module catalog (built
+//! from the registry, so loaded plugins are included) and few-shot examples,
+//! all kept as files under `planner/prompts/`.
+
+use std::fmt::Write as _;
+
+use vprog_grammar::{BinaryOp, UnaryOp};
+use vprog_runtime::{Module, Registry};
+
+use crate::backend::Message;
+
+/// The language reference given to the model (`planner/prompts/language.md`).
+pub const LANGUAGE: &str = include_str!("../prompts/language.md");
+
+/// Few-shot examples (`planner/prompts/examples/*.vp`): a `# Q:` line, an
+/// optional `# Options:` line (`a | b | c`), then the program.
+pub const EXAMPLES: [(&str, &str); 5] = [
+    ("01_count_people.vp", include_str!("../prompts/examples/01_count_people.vp")),
+    ("02_said.vp", include_str!("../prompts/examples/02_said.vp")),
+    ("03_on_screen.vp", include_str!("../prompts/examples/03_on_screen.vp")),
+    ("04_why.vp", include_str!("../prompts/examples/04_why.vp")),
+    ("05_after.vp", include_str!("../prompts/examples/05_after.vp")),
+];
+
+/// Parameters left out of the catalog: every language-model module takes a
+/// `model` whose default is the right choice, and listing catalog ids costs
+/// tokens in every prompt. The checker still accepts them.
+const HIDDEN_PARAMS: [&str; 1] = ["model"];
+
+/// What the planner knows about the video when it plans.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VideoFacts {
+    /// Length in seconds.
+    pub duration: Option<f64>,
+    /// Whether it has a subtitle track or sidecar file.
+    pub subtitles: Option<bool>,
+    /// Whether it has an audio track.
+    pub audio: Option<bool>,
+}
+
+/// A question to plan for.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Question {
+    /// The question.
+    pub text: String,
+    /// Answer options; empty for an open question.
+    pub options: Vec<String>,
+    /// What is known about the video.
+    pub video: VideoFacts,
+}
+
+impl Question {
+    /// An open question about an unknown video.
+    pub fn new(text: impl Into<String>) -> Question {
+        Question { text: text.into(), options: Vec::new(), video: VideoFacts::default() }
+    }
+
+    /// The same question with answer options.
+    pub fn with_options(mut self, options: Vec<String>) -> Question {
+        self.options = options;
+        self
+    }
+}
+
+/// One example, split into its question, options and program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// The `# Q:` line.
+    pub question: String,
+    /// The `# Options:` line, split at `|`.
+    pub options: Vec<String>,
+    /// The program (comment lines removed).
+    pub program: String,
+}
+
+/// Splits an example file; `None` when it has no `# Q:` line.
+pub fn parse_example(text: &str) -> Option<Example> {
+    let mut question = None;
+    let mut options = Vec::new();
+    let mut program = String::new();
+    for line in text.lines() {
+        if let Some(q) = line.strip_prefix("# Q:") {
+            question = Some(q.trim().to_string());
+        } else if let Some(o) = line.strip_prefix("# Options:") {
+            options = o.split('|').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        } else if !line.trim_start().starts_with('#') && !line.trim().is_empty() {
+            program.push_str(line.trim_end());
+            program.push('\n');
+        }
+    }
+    Some(Example { question: question?, options, program })
+}
+
+/// Whether `name` is the module an operator is lowered to (`add` for `+`):
+/// such modules are written as operators, so the catalog leaves them out.
+pub fn is_operator_module(name: &str) -> bool {
+    use BinaryOp::*;
+    [Or, And, Eq, Ne, Lt, Le, Gt, Ge, Add, Sub, Mul, Div].iter().any(|op| op.module_name() == name)
+        || [UnaryOp::Not, UnaryOp::Neg].iter().any(|op| op.module_name() == name)
+}
+
+/// One catalog line: `name(params) -> Result: summary`.
+pub fn catalog_line(module: &dyn Module) -> String {
+    let sig = module.signature();
+    let params: Vec<String> = sig
+        .params
+        .iter()
+        .filter(|p| !HIDDEN_PARAMS.contains(&p.name))
+        .map(|p| {
+            let mut s = format!("{}{}: {}", p.name, if p.variadic { "..." } else { "" }, p.ty);
+            if let Some(d) = &p.default {
+                s.push_str(" = ");
+                s.push_str(&d.summary());
+            } else if p.optional {
+                s.push('?');
+            }
+            s
+        })
+        .collect();
+    format!("{}({}) -> {}: {}", sig.name, params.join(", "), sig.returns, sig.summary())
+}
+
+/// The module catalog of `registry`, one line per module, operators left out.
+pub fn catalog(registry: &Registry) -> String {
+    let mut out = String::new();
+    for m in registry.iter().filter(|m| !is_operator_module(m.signature().name)) {
+        out.push_str(&catalog_line(m.as_ref()));
+        out.push('\n');
+    }
+    out
+}
+
+/// The question as the user message writes it (also used for examples).
+pub fn question_block(text: &str, options: &[String], video: &VideoFacts) -> String {
+    let mut s = format!("Question: {}\n", text.trim());
+    if !options.is_empty() {
+        let _ = writeln!(s, "Options: {}", options.iter().map(|o| o.trim()).collect::<Vec<_>>().join(" | "));
+    }
+    let mut facts = Vec::new();
+    if let Some(d) = video.duration {
+        facts.push(format!("{d:.0} s long"));
+    }
+    match video.subtitles {
+        Some(true) => facts.push("has subtitles".to_string()),
+        Some(false) => facts.push("no subtitles".to_string()),
+        None => {}
+    }
+    match video.audio {
+        Some(true) => facts.push("has audio".to_string()),
+        Some(false) => facts.push("no audio".to_string()),
+        None => {}
+    }
+    if !facts.is_empty() {
+        let _ = writeln!(s, "Video: {}", facts.join(", "));
+    }
+    s
+}
+
+/// The system message: language, catalog, examples. It depends only on the
+/// registry, so its keys and values are reused across questions by the local
+/// backend's prefix cache.
+pub fn system_prompt(registry: &Registry) -> String {
+    let mut s = String::new();
+    s.push_str(LANGUAGE.trim());
+    s.push_str("\n\nModules, as name(parameters) -> result: what it does:\n");
+    s.push_str(&catalog(registry));
+    s.push_str("\nExamples:\n");
+    for (_, text) in EXAMPLES {
+        if let Some(ex) = parse_example(text) {
+            s.push('\n');
+            s.push_str(&question_block(&ex.question, &ex.options, &VideoFacts::default()));
+            s.push_str("Program:\n");
+            s.push_str(&ex.program);
+        }
+    }
+    s
+}
+
+/// The conversation asking for a program answering `question`.
+pub fn messages(system: &str, question: &Question) -> Vec<Message> {
+    vec![Message::system(system), Message::user(format!("{}Program:", question_block(&question.text, &question.options, &question.video)))]
+}
+
+/// The user message asking for a repaired program, given the checker's
+/// findings on the previous one.
+pub fn repair_message(findings: &str) -> Message {
+    Message::user(format!(
+        "That program is not valid:\n{findings}\nWrite the whole corrected program. Use only the modules listed, with their parameter names and types."
+    ))
+}

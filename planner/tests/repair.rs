@@ -1,0 +1,115 @@
+//! The planner's validation and repair loop with replayed replies: what the
+//! checker finds is fed back, repairs are bounded, garbage is rejected with
+//! its findings, and the prompt is built from the registry and the examples.
+
+use std::sync::{Arc, Mutex};
+
+use vprog_planner::backend::{LlmBackend, Request, Role};
+use vprog_planner::prompt::{is_operator_module, parse_example, system_prompt, Question, EXAMPLES};
+use vprog_planner::scripted::ScriptedBackend;
+use vprog_planner::validate::check_program;
+use vprog_planner::{Planner, PlannerConfig};
+use vprog_runtime::Registry;
+
+fn registry() -> Arc<Registry> {
+    Arc::new(vprog_modules::registry())
+}
+
+fn planner(backend: Arc<dyn LlmBackend>, rounds: usize) -> Planner {
+    Planner::new(backend, registry(), PlannerConfig { repair_rounds: rounds, ..PlannerConfig::default() })
+}
+
+fn question() -> Question {
+    Question::new("What does the speaker say luck is?").with_options(vec!["hard work".into(), "chance".into(), "a gift".into()])
+}
+
+#[test]
+fn every_example_in_the_prompt_checks_and_the_catalog_lists_every_module() {
+    let registry = registry();
+    for (name, text) in EXAMPLES {
+        let ex = parse_example(text).unwrap_or_else(|| panic!("{name} has no `# Q:` line"));
+        let checked = check_program(&ex.program, &registry, !ex.options.is_empty());
+        assert!(checked.is_valid(), "{name}: {:?}", checked.findings);
+    }
+    let system = system_prompt(&registry);
+    for name in registry.names() {
+        let listed = system.contains(&format!("\n{name}("));
+        assert_eq!(listed, !is_operator_module(name), "module `{name}` listed: {listed}");
+    }
+}
+
+#[tokio::test]
+async fn findings_are_fed_back_and_the_repair_is_taken() {
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let log = seen.clone();
+    let backend = ScriptedBackend::new("repair", move |req, n| {
+        log.lock().expect("log").push(req.clone());
+        Ok(match n {
+            // Unknown module, misspelt parameter, and an answer that is not a choice.
+            0 => "```\ncues = retrieve_subtitle(video, question, kk: 4)\nanswer count(cues)\n```".to_string(),
+            _ => "cues = retrieve_subtitles(video, question, k: 4)\nanswer choose(question, options, evidence: cues)".to_string(),
+        })
+    });
+    let backend = Arc::new(backend);
+    let planned = planner(backend.clone(), 2).plan(&question()).await.expect("the scripted backend answers");
+    assert_eq!(planned.llm_calls(), 2);
+    assert!(!planned.valid_first());
+    let program = planned.program.expect("the repair is valid");
+    assert!(program.source.contains("retrieve_subtitles(video, question, k: 4)"));
+
+    let first = &planned.attempts[0];
+    assert!(!first.valid);
+    assert!(
+        first.findings.iter().any(|f| f.code == "vprog::unknown_module" && f.message.contains("retrieve_subtitle")),
+        "{:?}",
+        first.findings
+    );
+    // The second request carries the bad program and the findings.
+    let requests = seen.lock().expect("log");
+    let second = &requests[1];
+    let n = second.messages.len();
+    assert_eq!(second.messages[n - 2].role, Role::Assistant);
+    assert!(second.messages[n - 2].content.contains("retrieve_subtitle(video"));
+    assert_eq!(second.messages[n - 1].role, Role::User);
+    assert!(second.messages[n - 1].content.contains("retrieve_subtitle"), "{}", second.messages[n - 1].content);
+    assert!(second.messages[n - 1].content.contains("line 1"));
+    assert_eq!(second.temperature, 0.0, "repairs are greedy");
+}
+
+#[tokio::test]
+async fn a_program_still_invalid_after_the_last_round_is_rejected_with_its_findings() {
+    let backend = Arc::new(ScriptedBackend::new("stubborn", |_, _| Ok("frames = smaple(video)\nanswer count(frames)".to_string())));
+    let planned = planner(backend.clone(), 3).plan(&question()).await.expect("answers");
+    assert!(planned.program.is_none());
+    assert_eq!(planned.llm_calls(), 4, "one attempt and three repairs");
+    assert_eq!(backend.calls(), 4);
+    for a in &planned.attempts {
+        assert!(!a.valid);
+        assert!(a.findings.iter().any(|f| f.help.as_deref().is_some_and(|h| h.contains("sample"))), "did-you-mean help: {:?}", a.findings);
+    }
+}
+
+#[tokio::test]
+async fn garbage_replies_are_rejected_not_run() {
+    let garbage = [
+        String::new(),
+        "I cannot answer that.".to_string(),
+        "\u{0}\u{1}\u{fffd}\u{202e}((((".to_string(),
+        "answer ".repeat(10_000),
+        "x = [".repeat(5_000),
+        "```\n".to_string(),
+    ];
+    for g in garbage {
+        let backend = Arc::new(ScriptedBackend::replay(vec![g.clone()]));
+        let planned = planner(backend, 0).plan(&Question::new("How many people are there?")).await.expect("answers");
+        assert!(planned.program.is_none(), "garbage {:?} accepted", &g[..g.len().min(40)]);
+        assert!(!planned.attempts[0].findings.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn backend_errors_reach_the_caller() {
+    let backend = Arc::new(ScriptedBackend::replay(Vec::new()));
+    let err = planner(backend, 2).plan(&question()).await.err().expect("an empty replay fails");
+    assert!(err.to_string().contains("replay"), "{err}");
+}
