@@ -9,10 +9,14 @@
 //! [`MAX_NEWLINES`] newlines, nor tabs, nor lines over [`MAX_LINE`] characters. Inside string literals anything goes.
 //! The `answer` line is the last: once it ends with a newline only
 //! whitespace may follow, so the model ends its turn there instead of
-//! continuing the expression onto new lines.
+//! continuing the expression onto new lines. For a question with options,
+//! the `answer` line must call a module returning a `Choice`. And one
+//! statement per line.
+
+use std::sync::Arc;
 
 use vprog_runtime::check::prefix::PrefixChecker;
-use vprog_runtime::Registry;
+use vprog_runtime::{Registry, Returns, Type};
 
 use crate::backend::TextConstraint;
 
@@ -28,13 +32,37 @@ pub const MAX_NEWLINES: usize = 2;
 
 /// Allows only replies that can still become a valid program.
 pub struct ProgramConstraint {
-    checker: PrefixChecker,
+    checker: Arc<PrefixChecker>,
+    /// When the question has options: the modules returning a `Choice`,
+    /// one of which the `answer` line must call.
+    choice: Option<Vec<&'static str>>,
 }
 
 impl ProgramConstraint {
     /// The constraint for programs calling the modules of `registry`.
     pub fn new(registry: &Registry) -> ProgramConstraint {
-        ProgramConstraint { checker: PrefixChecker::new(registry) }
+        ProgramConstraint { checker: Arc::new(PrefixChecker::new(registry)), choice: None }
+    }
+
+    /// The same constraint for a question with options: the `answer` line
+    /// must call a module that returns a `Choice` (`choose`, ...).
+    pub fn answering_with_choice(&self, registry: &Registry) -> ProgramConstraint {
+        let modules =
+            registry.iter().map(|m| m.signature()).filter(|s| matches!(s.returns, Returns::Is(Type::Choice))).map(|s| s.name).collect();
+        ProgramConstraint { checker: self.checker.clone(), choice: Some(modules) }
+    }
+
+    /// Whether the `answer` line, as far as written, calls a `Choice` module.
+    fn answer_is_choice(&self, text: &str) -> bool {
+        let Some(modules) = &self.choice else { return true };
+        let answer = text.lines().find_map(|l| l.strip_prefix("answer "));
+        match answer {
+            None => true,
+            Some(rest) => modules.iter().any(|m| {
+                let call = format!("{m}(");
+                call.starts_with(rest) || rest.starts_with(&call)
+            }),
+        }
     }
 
     /// The prefix checker underneath.
@@ -43,61 +71,154 @@ impl ProgramConstraint {
     }
 }
 
-/// Whether `text` keeps the layout rules outside its string literals.
+/// Where [`tidy`] is in a line.
+#[derive(Clone, Copy, PartialEq)]
+enum Line {
+    /// Nothing yet: a name or a blank line.
+    Start,
+    /// In the first word.
+    Name,
+    /// After a binding's name, before its `=`.
+    BeforeEq,
+    /// Just after the `=`.
+    Eq,
+    /// In the expression.
+    Body,
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Whether `text` keeps the layout rules: one statement per line (a line is
+/// `name = expression` or `answer expression`, starting at its first
+/// column), nothing after the `answer` line but whitespace, no comments or
+/// tabs, no runs of spaces or newlines, no overlong lines. String literals
+/// are skipped.
 pub fn tidy(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
     let (mut in_string, mut escaped) = (false, false);
-    let (mut spaces, mut newlines) = (0, 0);
-    let (mut line_start, mut answered, mut after_answer) = (true, false, false);
-    let mut line_len = 0;
-    for (i, c) in text.char_indices() {
-        if after_answer && !c.is_whitespace() {
-            return false;
-        }
-        if !in_string
-            && line_start
-            && text[i..].starts_with("answer")
-            && !text[i + 6..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        {
-            answered = true;
-        }
-        line_start = c == '\n';
-        line_len = if line_start { 0 } else { line_len + 1 };
+    let (mut spaces, mut newlines, mut line_len) = (0, 0, 0);
+    let mut line = Line::Start;
+    let mut word = String::new();
+    let (mut answer_line, mut answered) = (false, false);
+    for (i, &c) in chars.iter().enumerate() {
+        line_len = if c == '\n' { 0 } else { line_len + 1 };
         if line_len > MAX_LINE {
             return false;
-        }
-        if line_start && answered && !in_string {
-            after_answer = true;
         }
         if in_string {
             match (escaped, c) {
                 (true, _) => escaped = false,
                 (false, '\\') => escaped = true,
                 (false, '"') => in_string = false,
+                (false, '\n') => return false,
                 _ => {}
             }
             continue;
         }
-        match c {
-            '"' => in_string = true,
-            '#' | '\t' => return false,
-            _ => {}
+        if answered && !matches!(c, ' ' | '\n') {
+            return false;
+        }
+        if c.is_whitespace() && !matches!(c, ' ' | '\n') || c == '#' {
+            return false;
         }
         spaces = if c == ' ' { spaces + 1 } else { 0 };
         newlines = match c {
             '\n' => newlines + 1,
-            ' ' | '\r' => newlines,
+            ' ' => newlines,
             _ => 0,
         };
         if spaces > MAX_SPACES || newlines > MAX_NEWLINES {
             return false;
         }
+        if c == '\n' {
+            match line {
+                Line::Start | Line::Body => {}
+                _ => return false,
+            }
+            if line == Line::Body && answer_line {
+                answered = true;
+            }
+            line = Line::Start;
+            word.clear();
+            continue;
+        }
+        line = match line {
+            Line::Start if c.is_ascii_alphabetic() || c == '_' => {
+                word.push(c);
+                Line::Name
+            }
+            Line::Start => return false,
+            Line::Name if is_ident(c) => {
+                word.push(c);
+                Line::Name
+            }
+            Line::Name if word == "answer" && c == ' ' => {
+                answer_line = true;
+                word.clear();
+                Line::Body
+            }
+            Line::Name if c == ' ' => Line::BeforeEq,
+            Line::Name | Line::BeforeEq if c == '=' => Line::Eq,
+            Line::Name | Line::BeforeEq => return false,
+            Line::Eq if c == '=' => return false,
+            Line::Eq => {
+                word.clear();
+                if !body_char(&chars, i, &mut word, &mut in_string) {
+                    return false;
+                }
+                Line::Body
+            }
+            Line::Body => {
+                if !body_char(&chars, i, &mut word, &mut in_string) {
+                    return false;
+                }
+                Line::Body
+            }
+        };
+    }
+    true
+}
+
+/// One character of a statement's expression: a second assignment or an
+/// `answer` in the middle of a line is not allowed (`false`).
+fn body_char(chars: &[char], i: usize, word: &mut String, in_string: &mut bool) -> bool {
+    let c = chars[i];
+    if is_ident(c) {
+        word.push(c);
+        return true;
+    }
+    if word == "answer" {
+        return false;
+    }
+    word.clear();
+    match c {
+        '"' => *in_string = true,
+        '=' => {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let comparison = matches!(prev, Some('=' | '!' | '<' | '>'));
+            let next = chars.get(i + 1);
+            if !comparison && next.is_some_and(|n| *n != '=') {
+                return false;
+            }
+        }
+        _ => {}
     }
     true
 }
 
 impl TextConstraint for ProgramConstraint {
     fn viable(&self, text: &str) -> bool {
-        tidy(text) && self.checker.check(text).viable
+        if !tidy(text) || !self.answer_is_choice(text) {
+            return false;
+        }
+        let v = self.checker.check(text);
+        // One statement per line: a statement starting after another on the
+        // same line (`x = f(y) z = ...`) is caught where it starts.
+        let started = if v.complete { v.statements } else { v.statements + 1 };
+        let lines = text.lines().filter(|l| !l.trim().is_empty()).count().max(1);
+        v.viable && started <= lines
     }
 
     fn complete(&self, text: &str) -> bool {
@@ -123,6 +244,17 @@ mod tests {
         assert!(tidy("x = count(y)\nanswer x + 1\n\n"));
         assert!(!tidy("answer x\n- 1"));
         assert!(tidy("answer contains(x, \"a\\nb\")\n"));
+        // One statement per line, each at the start of its line.
+        assert!(tidy("frames = sample(video, fps: 2)\nanswer count(frames) == 3\n"));
+        assert!(tidy("frames = sam"));
+        assert!(tidy("frames ="));
+        assert!(!tidy("frames = sample(video) other = 1"));
+        assert!(!tidy("frames = sample(video) answer 1"));
+        assert!(!tidy(" frames = 1"));
+        assert!(!tidy("frames\n = 1"));
+        assert!(!tidy("x = 1\n = 2"));
+        assert!(!tidy("x = count(y)\r"));
+        assert!(!tidy("count(x)"));
         assert!(tidy("answering = 1\nanswer answering\n"));
     }
 }

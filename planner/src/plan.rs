@@ -92,6 +92,7 @@ pub struct Planner {
     registry: Arc<Registry>,
     system: String,
     constraint: Arc<ProgramConstraint>,
+    choice_constraint: Arc<ProgramConstraint>,
     config: PlannerConfig,
 }
 
@@ -99,8 +100,9 @@ impl Planner {
     /// A planner calling the modules of `registry`.
     pub fn new(backend: Arc<dyn LlmBackend>, registry: Arc<Registry>, config: PlannerConfig) -> Planner {
         let system = system_prompt(&registry);
-        let constraint = Arc::new(ProgramConstraint::new(&registry));
-        Planner { backend, registry, system, constraint, config }
+        let constraint = ProgramConstraint::new(&registry);
+        let choice_constraint = Arc::new(constraint.answering_with_choice(&registry));
+        Planner { backend, registry, system, constraint: Arc::new(constraint), choice_constraint, config }
     }
 
     /// The backend.
@@ -123,9 +125,15 @@ impl Planner {
         &self.config
     }
 
-    /// The program constraint, when decoding is constrained.
-    pub fn constraint(&self) -> Option<Arc<dyn TextConstraint>> {
-        (self.config.constrained && self.backend.constrains()).then(|| self.constraint.clone() as Arc<dyn TextConstraint>)
+    /// Whether decoding is constrained (asked for, and the backend can).
+    pub fn constrained(&self) -> bool {
+        self.config.constrained && self.backend.constrains()
+    }
+
+    /// The program constraint for `question`, when decoding is constrained.
+    pub fn constraint(&self, question: &Question) -> Option<Arc<dyn TextConstraint>> {
+        let c = if question.options.is_empty() { &self.constraint } else { &self.choice_constraint };
+        self.constrained().then(|| c.clone() as Arc<dyn TextConstraint>)
     }
 
     /// The conversation asking for a program for `question`.
@@ -152,7 +160,7 @@ impl Planner {
                 temperature: if round == 0 { temperature } else { 0.0 },
                 seed: seed.wrapping_add(round as u64),
                 stop: Vec::new(),
-                constraint: self.constraint(),
+                constraint: self.constraint(question),
             };
             let reply = self.backend.complete(&request).await?;
             let source = extract_program(&reply.text);

@@ -154,7 +154,7 @@ impl<'a> ProgramSearch<'a> {
             temperature,
             seed,
             stop: Vec::new(),
-            constraint: self.planner.constraint(),
+            constraint: self.planner.constraint(self.question),
         }
     }
 

@@ -69,9 +69,10 @@ fn rejections_with_the_real_modules() {
     let t = "x = smaple(video, fps: 1)";
     let reason = rejected_at(&ck, t, at(t, "maple"));
     assert!(reason.contains("smaple"), "{reason}");
-    // `t` may start `track(` as the positional `label`, `th` nothing.
+    // No parameter starts with `t`, and no module starting with `t` returns
+    // the Text a positional `label` needs (`track` returns Tracks).
     let t = "frames = sample(video, fps: 1)\npeople = detect(frames, thresh: 0.5)";
-    rejected_at(&ck, t, at(t, "hresh"));
+    rejected_at(&ck, t, at(t, "thresh"));
     let t = "frames = sample(video, fps: 1)\npeople = detect(frames, \"person\", min_score: 0.4, upscale: 2, thresh: 0.5)";
     let reason = rejected_at(&ck, t, at(t, "thresh"));
     assert_eq!(reason, "`detect` has no parameter starting with `thresh`");
@@ -166,4 +167,23 @@ fn a_check_of_a_400_byte_prefix_is_fast() {
     if !cfg!(debug_assertions) {
         assert!(per_call.as_micros() < 50, "{per_call:?} per check");
     }
+}
+
+#[test]
+fn call_results_and_operators_must_suit_their_types() {
+    let ck = checker();
+    // `sample` returns Frames, not the Clip `sample` takes: rejected in its
+    // name, where no module returning a Clip (or a generic) fits any more.
+    let t = "frames = sample(clip: sample(video, count: 2))";
+    let reason = rejected_at(&ck, t, at(t, "ample(video"));
+    assert!(reason.contains("sample"), "{reason}");
+    // A list is not a number.
+    let t = "x = [1, 2] - [3]";
+    let reason = rejected_at(&ck, t, at(t, "- [3]"));
+    assert!(reason.contains("`-`"), "{reason}");
+    // Text does not add.
+    let t = "x = \"a\" + \"b\"";
+    rejected_at(&ck, t, at(t, "+ \"b\""));
+    // ... but compares.
+    assert!(ck.check("x = \"a\" == question\nanswer x").complete);
 }

@@ -205,9 +205,10 @@ fn rejections_happen_at_the_first_impossible_character() {
     let t = "frames = sample(video, fps: 1)\nd = detect(frames, label: \"dog\", thresh: 0.5)";
     let reason = rejected_at(&ck, t, at(t, "thresh", 0));
     assert!(reason.contains("`detect` has no parameter starting with `thresh`"), "{reason}");
-    // ... and where a positional `label` could still start with `t` (`track(`).
+    // ... and at its first letter when positionally: `track(` returns
+    // Tracks, which cannot become the Text a `label` needs.
     let t = "frames = sample(video, fps: 1)\nd = detect(frames, thresh: 0.5)";
-    rejected_at(&ck, t, at(t, "hresh", 0));
+    rejected_at(&ck, t, at(t, "thresh", 0));
     // Duplicate named argument.
     let t = "frames = sample(video, fps: 1)\nd = detect(frames, min_score: 0.5, min_score: 0.6)";
     let reason = rejected_at(&ck, t, at(t, "min_score: 0.6", 0));
@@ -329,8 +330,11 @@ fn rejections_happen_at_the_first_impossible_character() {
     rejected_at(&ck, t, at(t, "y in [2]", 0));
     all_prefixes_viable(&ck, "answer [[x + y for x in [1]] for y in [2]]");
     all_prefixes_viable(&ck, "answer [count([[a, b] for a in [1]]) + b for b in [2]]");
-    let t = "answer [[[a, b] for a in [1]] + [c] for b in [2]]";
+    let t = "answer [[[a, b] for a in [1]] == [c] for b in [2]]";
     rejected_at(&ck, t, at(t, "] for b", 0));
+    // (`+` would fail earlier: a list does not add.)
+    let t = "answer [[[a, b] for a in [1]] + [c] for b in [2]]";
+    rejected_at(&ck, t, at(t, "+ [c]", 0));
     let t = "answer [x for video in [1]]";
     rejected_at(&ck, t, at(t, "video", 0));
     let t = "answer [1 for video in [1]]";

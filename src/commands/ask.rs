@@ -77,7 +77,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         "backend": planner.backend().describe(),
         "question": question,
         "config": planner.config(),
-        "constrained": planner.constraint().is_some(),
+        "constrained": planner.constrained(),
         "search": outcome,
         "search_seconds": search_secs,
     });

@@ -160,7 +160,7 @@ pub fn eval(args: PlanEvalArgs) -> anyhow::Result<ExitCode> {
     };
     let mut s = EvalSummary {
         backend: planner.backend().describe(),
-        constrained: planner.constraint().is_some(),
+        constrained: planner.constrained(),
         repair_rounds: planner.config().repair_rounds,
         questions: rows.len(),
         valid_before_repair: 0,

@@ -44,8 +44,9 @@
 //!    by an `AtMostOneOf` constraint with a given one; positional arguments
 //!    come before named ones and not more than the module takes (unless the
 //!    last is variadic); `)` fails when a required argument is missing.
-//! 4. **Types**: an argument whose first operand is a literal or a variable
-//!    of known type (a binding typed by the real checker, or an input), or
+//! 4. **Types**: an argument whose first operand is a literal, a variable
+//!    of known type (a binding typed by the real checker, or an input), a
+//!    call of a module with a fixed return type (checked at its name), or
 //!    starts with `not` or a minus, fails as soon as no expression starting
 //!    that way can have a type the parameter accepts (following the
 //!    registered operator modules: `"five"` can become a Bool through `==`,
@@ -89,6 +90,8 @@ pub struct PrefixChecker {
     /// For each ASCII byte, the range of `modules` whose names start with it.
     by_first: [(u16, u16); 128],
     ops: OpTable,
+    /// Each binary operator's symbol and the type of its left parameter.
+    infix: Vec<(&'static str, ParamType)>,
     /// Binding types by the text of the finished statements.
     memo: Mutex<HashMap<String, Arc<HashMap<String, Type>>>>,
 }
@@ -129,6 +132,8 @@ impl fmt::Display for PrefixError {
 
 struct ModuleInfo {
     name: &'static str,
+    /// The return type, when it does not depend on the arguments.
+    returns: Option<Type>,
     params: Vec<ParamInfo>,
     /// `AtMostOneOf` groups, as parameter indices.
     groups: Vec<Vec<usize>>,
@@ -284,6 +289,10 @@ impl PrefixChecker {
             .filter(|s| is_identifier(s.name) && !KEYWORDS.contains(&s.name))
             .map(|s| ModuleInfo {
                 name: s.name,
+                returns: match &s.returns {
+                    Returns::Is(t) => Some(t.clone()),
+                    _ => None,
+                },
                 params: s
                     .params
                     .iter()
@@ -312,7 +321,30 @@ impl PrefixChecker {
             let end = modules.partition_point(|m| m.name.bytes().next().unwrap_or(0) <= c as u8);
             *range = (start as u16, end as u16);
         }
-        PrefixChecker { registry: registry.clone(), modules, by_first, ops: OpTable::new(registry), memo: Mutex::new(HashMap::new()) }
+        let symbols = [
+            ("or", "or"),
+            ("and", "and"),
+            ("==", "eq"),
+            ("!=", "ne"),
+            ("<", "lt"),
+            ("<=", "le"),
+            (">", "gt"),
+            (">=", "ge"),
+            ("+", "add"),
+            ("-", "sub"),
+            ("*", "mul"),
+            ("/", "div"),
+        ];
+        let infix =
+            symbols.iter().filter_map(|(sym, name)| Some((*sym, registry.get(name)?.signature().params.first()?.ty.clone()))).collect();
+        PrefixChecker {
+            registry: registry.clone(),
+            modules,
+            by_first,
+            ops: OpTable::new(registry),
+            infix,
+            memo: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Checks `text`, the program written so far.
@@ -350,9 +382,18 @@ impl PrefixChecker {
         self.bucket(name).iter().find(|m| m.name == name)
     }
 
-    /// Whether some module name starts with `prefix`.
-    fn module_prefix(&self, prefix: &str) -> bool {
-        self.bucket(prefix).iter().any(|m| m.name.starts_with(prefix))
+    /// Whether a call of `m` can start an expression the parameter accepts:
+    /// its return type (when fixed), or what operators make of it, fits.
+    fn module_fits(&self, m: &ModuleInfo, expect: Option<Expect<'_>>) -> bool {
+        match (&m.returns, expect) {
+            (Some(t), Some(e)) => self.ops.fits(t, &e.param.ty),
+            _ => true,
+        }
+    }
+
+    /// Whether some module whose call can fit `expect` starts with `prefix`.
+    fn module_prefix_fits(&self, prefix: &str, expect: Option<Expect<'_>>) -> bool {
+        self.bucket(prefix).iter().any(|m| m.name.starts_with(prefix) && self.module_fits(m, expect))
     }
 
     /// Types of the bindings of `text` (whole finished statements), from the
@@ -684,6 +725,15 @@ impl<'a> Parser<'a> {
                 }
                 _ => return Ok(single),
             }
+            // The first operand's type, when known, must suit the operator.
+            if let Some(t) = single.as_ref().filter(|t| **t != Type::Any) {
+                let symbol = std::str::from_utf8(&self.b[start..self.pos]).unwrap_or("");
+                if let Some((_, lhs)) = self.ck.infix.iter().find(|(s, _)| *s == symbol) {
+                    if !accepts(lhs, t) {
+                        return fail(start, format!("`{symbol}` does not apply to {t}"));
+                    }
+                }
+            }
             self.last_end = self.pos;
             ops += 1;
             if ops > MAX_OPERATORS {
@@ -737,7 +787,8 @@ impl<'a> Parser<'a> {
                 b'[' => {
                     self.open(start)?;
                     self.bracket()?;
-                    None
+                    // A list literal or comprehension: a list of something.
+                    Some(Type::list(Type::Any))
                 }
                 c if is_ident_start(c) => match self.word_operand(ctx, expect)? {
                     Some(ty) => ty,
@@ -883,7 +934,7 @@ impl<'a> Parser<'a> {
     }
 
     fn operand_prefix_ok(&mut self, w: &str, expect: Option<Expect<'a>>) -> bool {
-        if self.ck.module_prefix(w) {
+        if self.ck.module_prefix_fits(w, expect) {
             return true;
         }
         if ["not", "true", "false"].iter().any(|k| k.starts_with(w)) && self.fits(Some(&Type::Bool), expect) {
@@ -908,7 +959,7 @@ impl<'a> Parser<'a> {
 
     /// The longest prefix of `w` that a valid name starts with.
     fn operand_lcp(&mut self, w: &str, expect: Option<Expect<'a>>) -> usize {
-        let mut best = self.ck.modules.iter().map(|m| lcp(w, m.name)).max().unwrap_or(0);
+        let mut best = self.ck.modules.iter().filter(|m| self.ck.module_fits(m, expect)).map(|m| lcp(w, m.name)).max().unwrap_or(0);
         if self.fits(Some(&Type::Bool), expect) {
             best = ["not", "true", "false"].iter().map(|k| lcp(w, k)).fold(best, usize::max);
         }
@@ -938,7 +989,7 @@ impl<'a> Parser<'a> {
         match w {
             "not" | "true" | "false" => self.fits(Some(&Type::Bool), expect),
             _ if KEYWORDS.contains(&w) => false,
-            _ => self.ck.module(w).is_some() || self.var_fits(w, expect),
+            _ => self.ck.module(w).is_some_and(|m| self.ck.module_fits(m, expect)) || self.var_fits(w, expect),
         }
     }
 
@@ -970,7 +1021,7 @@ impl<'a> Parser<'a> {
             _ if KEYWORDS.contains(&w) => return fail(end, format!("`{w}` cannot start an expression")),
             _ => {}
         }
-        let module = self.ck.module(w);
+        let module = self.ck.module(w).filter(|m| self.ck.module_fits(m, expect));
         let var = self.lookup(w);
         let var_ok = match &var {
             Var::Root => self.root_fits(w, expect),
