@@ -23,9 +23,12 @@ use crate::backend::TextConstraint;
 /// Longest run of spaces allowed outside strings.
 pub const MAX_SPACES: usize = 1;
 
+/// Longest name, in characters.
+pub const MAX_NAME: usize = 32;
+
 /// Longest line, in characters (a program line is a call or two; longer
 /// lines were a small model repeating itself).
-pub const MAX_LINE: usize = 200;
+pub const MAX_LINE: usize = 400;
 
 /// Longest run of newlines allowed (one blank line).
 pub const MAX_NEWLINES: usize = 2;
@@ -102,9 +105,10 @@ pub fn tidy(text: &str) -> bool {
     let mut line = Line::Start;
     let mut word = String::new();
     let (mut answer_line, mut answered) = (false, false);
+    let mut depth = 0usize;
     for (i, &c) in chars.iter().enumerate() {
         line_len = if c == '\n' { 0 } else { line_len + 1 };
-        if line_len > MAX_LINE {
+        if line_len > MAX_LINE || word.len() > MAX_NAME {
             return false;
         }
         if in_string {
@@ -134,7 +138,10 @@ pub fn tidy(text: &str) -> bool {
         }
         if c == '\n' {
             match line {
-                Line::Start | Line::Body => {}
+                Line::Start => {}
+                // A line ends only where its statement can: brackets closed,
+                // not after an operator, a comma, a colon or a keyword.
+                Line::Body if depth == 0 && !dangling(&chars[..i]) => {}
                 _ => return false,
             }
             if line == Line::Body && answer_line {
@@ -168,17 +175,38 @@ pub fn tidy(text: &str) -> bool {
                 if !body_char(&chars, i, &mut word, &mut in_string) {
                     return false;
                 }
+                if matches!(c, '(' | '[') {
+                    depth += 1;
+                }
                 Line::Body
             }
             Line::Body => {
                 if !body_char(&chars, i, &mut word, &mut in_string) {
                     return false;
                 }
+                match c {
+                    '(' | '[' => depth += 1,
+                    ')' | ']' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
                 Line::Body
             }
         };
     }
     true
+}
+
+/// Whether the text before a newline leaves its statement unfinished: it
+/// ends with an operator, a comma, a colon, an `=` or a keyword that needs
+/// more.
+fn dangling(before: &[char]) -> bool {
+    let text: String = before.iter().collect();
+    let t = text.trim_end();
+    if t.ends_with(['+', '-', '*', '/', '=', '<', '>', '!', ',', ':', '(', '[']) {
+        return true;
+    }
+    let last = t.rsplit(|c: char| !is_ident(c)).next().unwrap_or("");
+    ["and", "or", "not", "if", "in", "for", "answer"].contains(&last)
 }
 
 /// One character of a statement's expression: a second assignment or an
@@ -234,7 +262,7 @@ mod tests {
     fn layout_rules_apply_outside_strings_only() {
         assert!(tidy("x = count(y)\n\nanswer x\n"));
         assert!(!tidy("x = count(y,  z)"));
-        assert!(!tidy(&format!("x = [{}]", "a, ".repeat(100))));
+        assert!(!tidy(&format!("x = [{}]", "a, ".repeat(200))));
         assert!(!tidy("x = count(y)\n\n\nanswer x"));
         assert!(!tidy("# a comment\nanswer 1"));
         assert!(!tidy("x =\tcount(y)"));
@@ -255,6 +283,12 @@ mod tests {
         assert!(!tidy("x = 1\n = 2"));
         assert!(!tidy("x = count(y)\r"));
         assert!(!tidy("count(x)"));
+        assert!(!tidy(&format!("{} = 1", "a".repeat(40))));
+        // A line ends only where its statement can.
+        assert!(!tidy("x = count(y,\n"));
+        assert!(!tidy("x = f(y) and\n"));
+        assert!(!tidy("x = [c for c in y if\n"));
+        assert!(tidy("x = f(y)\n"));
         assert!(tidy("answering = 1\nanswer answering\n"));
     }
 }

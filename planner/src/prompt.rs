@@ -184,7 +184,5 @@ pub fn messages(system: &str, question: &Question) -> Vec<Message> {
 /// The user message asking for a repaired program, given the checker's
 /// findings on the previous one.
 pub fn repair_message(findings: &str) -> Message {
-    Message::user(format!(
-        "That program is not valid:\n{findings}\nWrite the whole corrected program. Use only the modules listed, with their parameter names and types."
-    ))
+    Message::user(format!("That program has errors:\n{findings}\nWrite the corrected program: one statement per line, ending with an `answer` line.\nProgram:"))
 }

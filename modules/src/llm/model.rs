@@ -97,6 +97,11 @@ impl PrefixCache {
     /// Runs `prompt` from the longest cached prefix it shares (at least one
     /// token is always run, for its logits): the last position's logits, the
     /// cache after the prompt, and how many tokens were reused.
+    ///
+    /// The prompt runs in chunks of [`QUERY_BLOCK`] tokens aligned to
+    /// absolute positions, and only whole chunks are reused, so a prompt
+    /// computes the same numbers whether it was prefilled from scratch or
+    /// from a cached prefix: seeded sampling after it is reproducible.
     pub fn prefill(&self, model: &Model, prompt: &[u32]) -> Result<(Tensor, KvCache, usize)> {
         let (mut cache, reused) = {
             let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -105,14 +110,25 @@ impl PrefixCache {
                 .map(|(toks, cache)| (toks.iter().zip(prompt).take_while(|(a, b)| a == b).count(), cache))
                 .max_by_key(|(n, _)| *n);
             match best {
-                Some((n, cache)) if n > 0 => {
-                    let n = n.min(prompt.len().saturating_sub(1));
+                Some((n, cache)) if n >= QUERY_BLOCK => {
+                    let n = n.min(prompt.len().saturating_sub(1)) / QUERY_BLOCK * QUERY_BLOCK;
                     (cache.truncated(n)?, n)
                 }
                 _ => (KvCache::default(), 0),
             }
         };
-        let logits = model.forward_last(&prompt[reused..], &mut cache)?;
+        if prompt.len() <= reused {
+            return Err(ModuleError::Failed("language model: an empty prompt".into()));
+        }
+        let mut pos = reused;
+        let logits = loop {
+            let end = ((pos / QUERY_BLOCK + 1) * QUERY_BLOCK).min(prompt.len());
+            let logits = model.forward_last(&prompt[pos..end], &mut cache)?;
+            pos = end;
+            if pos == prompt.len() {
+                break logits;
+            }
+        };
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|(toks, _)| toks.as_slice() != prompt);
         if entries.len() >= PREFIX_ENTRIES {
