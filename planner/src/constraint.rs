@@ -11,7 +11,8 @@
 //! whitespace may follow, so the model ends its turn there instead of
 //! continuing the expression onto new lines. For a question with options,
 //! the `answer` line must call a module returning a `Choice`. And one
-//! statement per line.
+//! statement per line, and no piece of text three times in a row (the
+//! loops of greedy decoding).
 
 use std::sync::Arc;
 
@@ -22,6 +23,26 @@ use crate::backend::TextConstraint;
 
 /// Longest run of spaces allowed outside strings.
 pub const MAX_SPACES: usize = 1;
+
+/// A piece of text this long (or longer, up to [`MAX_PERIOD`]) may not
+/// appear three times in a row: the loops greedy decoding falls into
+/// (`concat(concat(concat(`, `and play and play and play`).
+pub const MIN_PERIOD: usize = 4;
+
+/// Longest repeated piece looked for.
+pub const MAX_PERIOD: usize = 48;
+
+/// Whether `text` ends with some piece of [`MIN_PERIOD`] to [`MAX_PERIOD`]
+/// characters three times in a row.
+pub fn looping(text: &str) -> bool {
+    let b = text.as_bytes();
+    (MIN_PERIOD..=MAX_PERIOD).any(|p| {
+        b.len() >= 3 * p && {
+            let end = b.len();
+            b[end - p..] == b[end - 2 * p..end - p] && b[end - p..] == b[end - 3 * p..end - 2 * p]
+        }
+    })
+}
 
 /// Longest name, in characters.
 pub const MAX_NAME: usize = 32;
@@ -238,7 +259,7 @@ fn body_char(chars: &[char], i: usize, word: &mut String, in_string: &mut bool) 
 
 impl TextConstraint for ProgramConstraint {
     fn viable(&self, text: &str) -> bool {
-        if !tidy(text) || !self.answer_is_choice(text) {
+        if !tidy(text) || looping(text) || !self.answer_is_choice(text) {
             return false;
         }
         let v = self.checker.check(text);
@@ -256,7 +277,16 @@ impl TextConstraint for ProgramConstraint {
 
 #[cfg(test)]
 mod tests {
-    use super::tidy;
+    use super::{looping, tidy};
+
+    #[test]
+    fn loops_are_caught_at_their_third_turn() {
+        assert!(looping("x = concat(concat(concat("));
+        assert!(!looping("x = concat(concat("));
+        assert!(looping("a and play and play and play"));
+        assert!(!looping("frames = sample(video, fps: 2)\nanswer count(frames)"));
+        assert!(!looping("x = 111"));
+    }
 
     #[test]
     fn layout_rules_apply_outside_strings_only() {

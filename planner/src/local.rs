@@ -30,6 +30,14 @@ use crate::backend::{Completion, Finish, LlmBackend, LlmError, Message, Request,
 /// Allowed tokens sampled among, at temperature > 0.
 pub const TOP_K: usize = 20;
 
+/// Log-probabilities of tokens among the last [`REPEAT_WINDOW`] generated
+/// are multiplied by this (made less likely), as transformers'
+/// `repetition_penalty` does: it breaks the loops greedy decoding falls into.
+pub const REPEAT_PENALTY: f32 = 1.15;
+
+/// How many recent tokens [`REPEAT_PENALTY`] looks back over.
+pub const REPEAT_WINDOW: usize = 64;
+
 /// Most likely tokens tried against the constraint before the whole
 /// vocabulary is scanned.
 pub const SCAN: usize = 64;
@@ -213,8 +221,14 @@ fn generate(llm: &Llm, vocab: &[Option<String>], req: &Request) -> Result<Comple
     let (mut pick_ms, mut fwd_ms) = (0.0, 0.0);
     for _ in 0..req.max_tokens {
         let tp = Instant::now();
-        let logp =
+        let mut logp =
             log_softmax(&logits).and_then(|t| t.to_vec1::<f32>().map_err(vprog_modules::llm::model::candle_err)).map_err(model_err)?;
+        let raw: Vec<(u32, f32)> = out.iter().rev().take(REPEAT_WINDOW).filter_map(|&id| Some((id, *logp.get(id as usize)?))).collect();
+        for &(id, lp) in &raw {
+            if let Some(x) = logp.get_mut(id as usize) {
+                *x = lp * REPEAT_PENALTY;
+            }
+        }
         let pick = decoder.pick(&logp, &reply);
         pick_ms += tp.elapsed().as_secs_f64() * 1000.0;
         match pick {
@@ -227,6 +241,8 @@ fn generate(llm: &Llm, vocab: &[Option<String>], req: &Request) -> Result<Comple
                 break;
             }
             Pick::Token(id, lp) => {
+                // The reported log-probability is the model's own.
+                let lp = raw.iter().find(|(r, _)| *r == id).map_or(lp, |(_, l)| *l);
                 out.push(id);
                 logprob += f64::from(lp);
                 reply = format!("{}{}", req.prefix, tok.decode(&out).map_err(model_err)?);

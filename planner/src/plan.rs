@@ -13,6 +13,9 @@ use crate::constraint::ProgramConstraint;
 use crate::prompt::{messages, repair_message, system_prompt, Question};
 use crate::validate::{check_program, extract_program, render_findings, Checked, Finding};
 
+/// Sampling temperature of repairs after the first.
+pub const REPAIR_TEMPERATURE: f64 = 0.7;
+
 /// How the planner asks.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannerConfig {
@@ -156,8 +159,13 @@ impl Planner {
                 messages: conversation.clone(),
                 prefix: String::new(),
                 max_tokens: self.config.max_tokens,
-                // Repairs are greedy: the findings already say what to change.
-                temperature: if round == 0 { temperature } else { 0.0 },
+                // The first repair is greedy: the findings say what to change.
+                // Later ones sample, so they do not repeat it.
+                temperature: match round {
+                    0 => temperature,
+                    1 => 0.0,
+                    _ => temperature.max(REPAIR_TEMPERATURE),
+                },
                 seed: seed.wrapping_add(round as u64),
                 stop: Vec::new(),
                 constraint: self.constraint(question),

@@ -102,22 +102,7 @@ pub fn is_operator_module(name: &str) -> bool {
 /// One catalog line: `name(params) -> Result: summary`.
 pub fn catalog_line(module: &dyn Module) -> String {
     let sig = module.signature();
-    let params: Vec<String> = sig
-        .params
-        .iter()
-        .filter(|p| !HIDDEN_PARAMS.contains(&p.name))
-        .map(|p| {
-            let mut s = format!("{}{}: {}", p.name, if p.variadic { "..." } else { "" }, p.ty);
-            if let Some(d) = &p.default {
-                s.push_str(" = ");
-                s.push_str(&d.summary());
-            } else if p.optional {
-                s.push('?');
-            }
-            s
-        })
-        .collect();
-    format!("{}({}) -> {}: {}", sig.name, params.join(", "), sig.returns, sig.summary())
+    format!("{}: {}", sig.display_with(|p| !HIDDEN_PARAMS.contains(&p.name)), sig.summary())
 }
 
 /// The module catalog of `registry`, one line per module, operators left out.

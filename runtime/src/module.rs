@@ -125,7 +125,20 @@ impl Param {
         self
     }
 
-    /// Whether the argument may be left out.
+    /// `name: Type`, `name: Type = default`, `name: Type?` (optional) or
+    /// `name...: Type` (variadic).
+    pub fn display(&self) -> String {
+        let mut s = format!("{}{}: {}", self.name, if self.variadic { "..." } else { "" }, self.ty);
+        if let Some(d) = &self.default {
+            s.push_str(" = ");
+            s.push_str(&d.summary());
+        } else if self.optional {
+            s.push('?');
+        }
+        s
+    }
+
+    /// Whether the argument must be given.
     pub fn is_required(&self) -> bool {
         self.default.is_none() && !self.optional && !self.variadic
     }
@@ -259,20 +272,12 @@ impl Signature {
 
     /// `name(p: Type, q: Type = default) -> Type`
     pub fn display(&self) -> String {
-        let params: Vec<String> = self
-            .params
-            .iter()
-            .map(|p| {
-                let mut s = format!("{}{}: {}", p.name, if p.variadic { "..." } else { "" }, p.ty);
-                if let Some(d) = &p.default {
-                    s.push_str(" = ");
-                    s.push_str(&d.summary());
-                } else if p.optional {
-                    s.push('?');
-                }
-                s
-            })
-            .collect();
+        self.display_with(|_| true)
+    }
+
+    /// Like [`Signature::display`], listing only the parameters `keep` keeps.
+    pub fn display_with(&self, keep: impl Fn(&Param) -> bool) -> String {
+        let params: Vec<String> = self.params.iter().filter(|p| keep(p)).map(Param::display).collect();
         format!("{}({}) -> {}", self.name, params.join(", "), self.returns)
     }
 }

@@ -63,18 +63,7 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
 /// node's visits and mean reward, each rollout's program and outcome, the vote.
 fn show_planner(p: &serde_json::Value) {
     let search = &p["search"];
-    let spent = &search["spent"];
-    println!(
-        "\nplanner: {} ({}), {} search: {} iterations, {} LLM calls, {} module executions + {} cache hits, {} invalid programs",
-        p["backend"].as_str().unwrap_or("?"),
-        if p["constrained"].as_bool().unwrap_or(false) { "constrained decoding" } else { "unconstrained" },
-        search["strategy"].as_str().unwrap_or("?"),
-        search["tree"]["iterations"],
-        spent["llm_calls"],
-        spent["executions"],
-        spent["cached_steps"],
-        spent["invalid"],
-    );
+    println!("\nplanner: {}", vprog_runtime::trace::report::planner_summary(p));
     let empty = Vec::new();
     let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);
     let rollouts = search["tree"]["rollouts"].as_array().unwrap_or(&empty);

@@ -123,11 +123,12 @@ struct RolloutView {
     program: String,
 }
 
-/// The search tree in depth-first order, each node with its rollouts.
-fn planner_view(p: &serde_json::Value) -> PlannerView {
+/// One line on a trace's planner section: backend, decoding, strategy and
+/// what the search spent.
+pub fn planner_summary(p: &serde_json::Value) -> String {
     let search = &p["search"];
     let spent = &search["spent"];
-    let summary = format!(
+    format!(
         "{} ({}), {} search: {} iterations, {} LLM calls, {} module executions + {} cache hits, {} invalid programs",
         p["backend"].as_str().unwrap_or("?"),
         if p["constrained"].as_bool().unwrap_or(false) { "constrained decoding" } else { "unconstrained" },
@@ -137,7 +138,13 @@ fn planner_view(p: &serde_json::Value) -> PlannerView {
         spent["executions"],
         spent["cached_steps"],
         spent["invalid"],
-    );
+    )
+}
+
+/// The search tree in depth-first order, each node with its rollouts.
+fn planner_view(p: &serde_json::Value) -> PlannerView {
+    let search = &p["search"];
+    let summary = planner_summary(p);
     let empty = Vec::new();
     let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);
     let rollouts = search["tree"]["rollouts"].as_array().unwrap_or(&empty);
