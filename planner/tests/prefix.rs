@@ -184,6 +184,9 @@ fn call_results_and_operators_must_suit_their_types() {
     // Text does not add.
     let t = "x = \"a\" + \"b\"";
     rejected_at(&ck, t, at(t, "+ \"b\""));
+    // ... nor is it added to anything.
+    let t = "x = 1 + \"b\"";
+    rejected_at(&ck, t, at(t, "\"b\""));
     // ... but compares.
     assert!(ck.check("x = \"a\" == question\nanswer x").complete);
 }

@@ -90,8 +90,9 @@ pub struct PrefixChecker {
     /// For each ASCII byte, the range of `modules` whose names start with it.
     by_first: [(u16, u16); 128],
     ops: OpTable,
-    /// Each binary operator's symbol and the type of its left parameter.
-    infix: Vec<(&'static str, ParamType)>,
+    /// Each binary operator: its symbol, its module, and its left and right
+    /// parameters.
+    infix: Vec<(&'static str, &'static str, ParamType, ParamInfo)>,
     /// Binding types by the text of the finished statements.
     memo: Mutex<HashMap<String, Arc<HashMap<String, Type>>>>,
 }
@@ -335,8 +336,15 @@ impl PrefixChecker {
             ("*", "mul"),
             ("/", "div"),
         ];
-        let infix =
-            symbols.iter().filter_map(|(sym, name)| Some((*sym, registry.get(name)?.signature().params.first()?.ty.clone()))).collect();
+        let infix = symbols
+            .iter()
+            .filter_map(|(sym, name)| {
+                let sig = registry.get(name)?.signature();
+                let (lhs, rhs) = (sig.params.first()?, sig.params.get(1)?);
+                let rhs = ParamInfo { name: rhs.name, ty: rhs.ty.clone(), variadic: false, required: true };
+                Some((*sym, sig.name, lhs.ty.clone(), rhs))
+            })
+            .collect();
         PrefixChecker {
             registry: registry.clone(),
             modules,
@@ -725,22 +733,23 @@ impl<'a> Parser<'a> {
                 }
                 _ => return Ok(single),
             }
-            // The first operand's type, when known, must suit the operator.
-            if let Some(t) = single.as_ref().filter(|t| **t != Type::Any) {
-                let symbol = std::str::from_utf8(&self.b[start..self.pos]).unwrap_or("");
-                if let Some((_, lhs)) = self.ck.infix.iter().find(|(s, _)| *s == symbol) {
-                    if !accepts(lhs, t) {
-                        return fail(start, format!("`{symbol}` does not apply to {t}"));
-                    }
+            // The first operand's type, when known, must suit the operator,
+            // and the operand after it is held to its right parameter.
+            let symbol = std::str::from_utf8(&self.b[start..self.pos]).unwrap_or("");
+            let op = self.ck.infix.iter().find(|(s, ..)| *s == symbol);
+            if let (Some(t), Some((_, _, lhs, _))) = (single.as_ref().filter(|t| **t != Type::Any), op) {
+                if !accepts(lhs, t) {
+                    return fail(start, format!("`{symbol}` does not apply to {t}"));
                 }
             }
+            let rhs = op.map(|(_, module, _, rhs)| Expect { module, param: rhs });
             self.last_end = self.pos;
             ops += 1;
             if ops > MAX_OPERATORS {
                 return fail(start, format!("an expression may have at most {MAX_OPERATORS} operators"));
             }
             single = None;
-            self.operand(ctx, None, &mut ops)?;
+            self.operand(ctx, rhs, &mut ops)?;
         }
     }
 
