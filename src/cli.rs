@@ -34,6 +34,14 @@ pub enum Command {
     /// How often the planner writes a valid program for real NExT-QA
     /// questions, before and after repair.
     PlanEval(PlanEvalArgs),
+    /// Run a labelled multiple-choice set: accuracy per question type and
+    /// per path, time and language-model requests; resumable and shardable.
+    Eval(EvalArgs),
+    /// Merge the results of `vprog eval` directories (shards) into one summary.
+    EvalSummary(EvalSummaryArgs),
+    /// Choose the fast-confidence threshold θ on a labelled set, for the best
+    /// accuracy within a cost budget, and store it.
+    Calibrate(CalibrateArgs),
     /// Inspect a trace directory.
     Trace {
         /// What to do with it.
@@ -266,7 +274,7 @@ pub struct PlanArgs {
     pub plugins: PluginArgs,
 }
 
-/// How `ask` searches among programs.
+/// How the slow path searches among programs.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchStrategy {
     /// Monte Carlo Tree Search over partial programs.
@@ -277,13 +285,37 @@ pub enum SearchStrategy {
     Single,
 }
 
-/// `vprog ask`
-#[derive(Args, Debug)]
-pub struct AskArgs {
-    /// The question and video.
-    #[command(flatten)]
-    pub question: QuestionArgs,
-    /// How to search among programs.
+/// Which reasoning paths run.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonMode {
+    /// A direct answer from cheap global evidence; programs when its
+    /// confidence is below θ; the direct answer when they fail.
+    Auto,
+    /// Only the direct answer.
+    Fast,
+    /// Only programs (no fallback).
+    Slow,
+    /// Both paths on every question, answering as auto would (for eval and calibrate).
+    Compare,
+}
+
+/// Fast–slow reasoning, the program search and the step cache: shared by
+/// `ask`, `eval` and `calibrate`.
+#[derive(Args, Debug, Clone)]
+pub struct ReasonArgs {
+    /// Which paths run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: ReasonMode,
+    /// Fast-confidence threshold below which programs are searched
+    /// (default: the stored calibration, see --calibration).
+    #[arg(long, value_name = "θ", value_parser = parse_unit_interval)]
+    pub theta: Option<f64>,
+    /// Calibration file to read θ from (default: $VPROG_CALIBRATION, else
+    /// <config dir>/vprog/calibration.json if `vprog calibrate` stored one,
+    /// else the calibration shipped with vprog).
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+    /// How the slow path searches among programs.
     #[arg(long, value_enum, default_value = "mcts")]
     pub search: SearchStrategy,
     /// Search iterations (MCTS) or programs sampled.
@@ -298,14 +330,19 @@ pub struct AskArgs {
     /// Longest the search may take, e.g. 5m.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub time_limit: Duration,
-    /// Trace directory.
-    #[arg(long, default_value = "runs/ask")]
-    pub trace: PathBuf,
-    /// Print the answer and the search as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Neither read nor write the on-disk step cache (rollouts still share an
-    /// in-memory cache).
+    /// Most variants of the slow path's program over its searchable
+    /// parameters (k, fps, count, pad, ...); 0 turns the parameter search off.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub param_variants: usize,
+    /// Frames the fast path samples uniformly for on-screen text and people.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub fast_frames: u64,
+    /// Language model of the answering modules (`choose`, `ask_llm`) in the
+    /// fast path (default: their default model; see `vprog models list`).
+    #[arg(long, value_name = "ID")]
+    pub answer_model: Option<String>,
+    /// Neither read nor write the on-disk step cache (the paths and rollouts
+    /// still share an in-memory cache).
     #[arg(long)]
     pub no_cache: bool,
     /// Do not share step results between rollouts either: every rollout
@@ -324,6 +361,88 @@ pub struct AskArgs {
     /// Plugins programs may call.
     #[command(flatten)]
     pub plugins: PluginArgs,
+}
+
+/// `vprog ask`
+#[derive(Args, Debug)]
+pub struct AskArgs {
+    /// The question and video.
+    #[command(flatten)]
+    pub question: QuestionArgs,
+    /// Trace directory.
+    #[arg(long, default_value = "runs/ask")]
+    pub trace: PathBuf,
+    /// Print the answer, the path that gave it and the search as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Reasoning and search.
+    #[command(flatten)]
+    pub reason: ReasonArgs,
+}
+
+/// `vprog eval`
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The labelled set: JSON lines with id, video, question, options,
+    /// answer (an option's index or text) and optional type.
+    pub bench: PathBuf,
+    /// Directory the items' `video` paths are relative to.
+    #[arg(long, default_value = "media")]
+    pub videos: PathBuf,
+    /// Output directory: results.jsonl, a trace per item, summary.json and
+    /// summary.md. Running again resumes: finished items are kept, never rerun.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Run only shard K of N (1 <= K <= N): the items whose position in the
+    /// file, counted from 0, is K-1 modulo N.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Only the first N items (of the shard).
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Reasoning and search.
+    #[command(flatten)]
+    pub reason: ReasonArgs,
+}
+
+/// `vprog eval-summary`
+#[derive(Args, Debug)]
+pub struct EvalSummaryArgs {
+    /// Output directories of `vprog eval` (e.g. one per shard).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Write summary.json and summary.md here (default: print only).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `vprog calibrate`
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// The labelled set (as for `vprog eval`).
+    pub bench: PathBuf,
+    /// Directory the items' `video` paths are relative to.
+    #[arg(long, default_value = "media")]
+    pub videos: PathBuf,
+    /// Where the set is run with both paths (resumable, as `vprog eval --mode compare`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Most mean seconds per question that auto may spend.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_seconds: Option<f64>,
+    /// Most mean language-model requests per question that auto may make.
+    #[arg(long, value_name = "N")]
+    pub max_llm_calls_per_question: Option<f64>,
+    /// Store the calibration here (default: $VPROG_CALIBRATION, else
+    /// <config dir>/vprog/calibration.json), where `ask` and `eval` read it.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Only the first N items.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Reasoning and search (the mode is always compare).
+    #[command(flatten)]
+    pub reason: ReasonArgs,
 }
 
 /// `vprog plan-eval`
@@ -402,6 +521,26 @@ pub struct FmtArgs {
     pub check: bool,
 }
 
+/// A number in `[0, 1]`.
+pub fn parse_unit_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("{v} is outside [0, 1]"));
+    }
+    Ok(v)
+}
+
+/// `K/N` with `1 <= K <= N`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not a shard; write K/N with 1 <= K <= N, e.g. 2/4");
+    let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
 /// `90`, `90s`, `1.5m`, `2h`, `500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -432,6 +571,17 @@ mod tests {
         assert_eq!(parse_duration("250ms").expect("ok"), Duration::from_millis(250));
         assert!(parse_duration("-3s").is_err());
         assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn shards_and_thresholds() {
+        assert_eq!(parse_shard("2/4"), Ok((2, 4)));
+        assert_eq!(parse_shard(" 1/1 "), Ok((1, 1)));
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "1/2/3"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_unit_interval("0.25"), Ok(0.25));
+        assert!(parse_unit_interval("1.5").is_err() && parse_unit_interval("x").is_err());
     }
 
     #[test]

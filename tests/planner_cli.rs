@@ -31,6 +31,8 @@ fn ask_searches_runs_and_traces_the_tree() {
             "a gift",
             "--llm",
             "local:smollm2-135m-instruct",
+            "--mode",
+            "slow",
             "--iterations",
             "3",
             "--max-tokens",
@@ -72,6 +74,9 @@ fn ask_searches_runs_and_traces_the_tree() {
     let (shown, _) = text(&show);
     assert!(show.status.success());
     assert!(shown.contains("search tree") && shown.contains("[0] (empty program)"), "{shown}");
+    assert!(shown.contains("reasoning:") && shown.contains("mode slow"), "{shown}");
+    assert_eq!(json["planner"]["reasoning"]["mode"], "slow");
+    assert!(json["planner"]["reasoning"]["fast"].is_null(), "--mode slow runs no fast path");
     let html = dir.path().join("r.html");
     let r = vprog(&["report", trace.to_str().expect("utf-8 path"), "-o", html.to_str().expect("utf-8 path")], dir.path());
     assert!(r.status.success());

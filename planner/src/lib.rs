@@ -12,14 +12,22 @@
 //! - [`plan`]: one program with up to N repair rounds.
 //! - [`mcts`]: Monte Carlo Tree Search over partial programs.
 //! - [`search`]: MCTS and sampling with the runtime in the loop, and the vote.
+//! - [`params`]: program variants over searchable numeric parameters.
+//! - [`reason`]: fast–slow reasoning (a direct answer first, programs when
+//!   it is not confident enough, fallback) and the parameter search.
+//! - [`calibrate`]: choosing the threshold θ of fast–slow reasoning on a
+//!   labelled set.
 
 pub mod backend;
+pub mod calibrate;
 pub mod constraint;
 pub mod local;
 pub mod mcts;
 pub mod openai;
+pub mod params;
 pub mod plan;
 pub mod prompt;
+pub mod reason;
 pub mod scripted;
 pub mod search;
 pub mod validate;

@@ -53,6 +53,8 @@ pub struct Spent {
     pub executions: usize,
     /// Calls of never-cached cheap modules.
     pub cheap_calls: usize,
+    /// Computed steps of language-model modules (`choose`, `ask_llm`).
+    pub llm_steps: usize,
     /// Module steps served from the step cache.
     pub cached_steps: usize,
     /// Programs executed.
@@ -72,7 +74,13 @@ pub struct StepCounts {
     pub cached: usize,
     /// Calls of modules that are never cached (cheap operators).
     pub cheap: usize,
+    /// Computed steps of language-model modules ([`LANGUAGE_MODEL_MODULES`]):
+    /// each is one request to a language model, counted with the planner's.
+    pub llm: usize,
 }
+
+/// The built-in modules that query a language model when they run.
+pub const LANGUAGE_MODEL_MODULES: [&str; 2] = ["choose", "ask_llm"];
 
 /// Counts the module steps of a run; `registry` says which modules are
 /// never cached.
@@ -84,13 +92,17 @@ pub fn count_steps(steps: &[StepRecord], registry: &Registry) -> StepCounts {
             match s.cache {
                 CacheStatus::Memory | CacheStatus::Disk => n.cached += 1,
                 CacheStatus::Miss | CacheStatus::Off if never => n.cheap += 1,
-                CacheStatus::Miss | CacheStatus::Off => n.computed += 1,
+                CacheStatus::Miss | CacheStatus::Off => {
+                    n.computed += 1;
+                    n.llm += usize::from(LANGUAGE_MODEL_MODULES.contains(&s.op.as_str()));
+                }
             }
         }
         let c = count_steps(&s.children, registry);
         n.computed += c.computed;
         n.cached += c.cached;
         n.cheap += c.cheap;
+        n.llm += c.llm;
     }
     n
 }
@@ -102,6 +114,55 @@ pub fn answer_key(value: &Value, fallback: f64) -> (String, f64) {
         Value::Choice(c) => (c.option.clone(), c.confidence),
         other => (other.summary(), fallback),
     }
+}
+
+/// The confidence a run's answer carries, when it carries one: a `Choice`'s
+/// normalised option probability, or for free text from `ask_llm` the
+/// exponential of the mean token log-probability of its generation (noted
+/// by the step as `generation.mean_logprob`).
+pub fn answer_confidence(outcome: &RunOutcome) -> Option<f64> {
+    match outcome.result.as_ref().ok()? {
+        Value::Choice(c) => Some(c.confidence),
+        Value::Text(_) => {
+            let id = outcome.answer_step.as_deref()?;
+            let step = outcome.steps.iter().find(|s| s.id == id && s.op == "ask_llm")?;
+            let (_, generation) = step.notes.iter().find(|(k, _)| k == "generation")?;
+            generation.get("mean_logprob").and_then(serde_json::Value::as_f64).map(f64::exp)
+        }
+        _ => None,
+    }
+}
+
+/// Checks `program` and runs it on `executor`: a [`Rollout`] whose
+/// confidence is the answer's own ([`answer_confidence`]), else
+/// `likelihood`, with the step counts of the run. `options` says whether the
+/// answer must be a `Choice`. An invalid program is not run.
+pub async fn run_program(
+    registry: &Registry,
+    executor: &Executor,
+    inputs: &RunInputs,
+    program: String,
+    likelihood: f64,
+    options: bool,
+) -> (Rollout, StepCounts) {
+    let checked = check_program(&program, registry, options);
+    let Some(mut plan) = checked.plan.clone().filter(|_| checked.is_valid()) else {
+        let error = render_findings(&checked.findings, &program);
+        return (failed(program, error, serde_json::json!({"valid": false})), StepCounts::default());
+    };
+    vprog_runtime::plan::optimize(&mut plan);
+    let outcome: RunOutcome = executor.run(&plan, inputs).await;
+    let n = count_steps(&outcome.steps, registry);
+    let details = serde_json::json!({"valid": true, "executions": n.computed, "cached_steps": n.cached, "cheap_calls": n.cheap, "llm_steps": n.llm, "ms": outcome.wall.as_secs_f64() * 1000.0});
+    let rollout = match &outcome.result {
+        Ok(value) => {
+            let (answer, _) = answer_key(value, likelihood);
+            let confidence = answer_confidence(&outcome).unwrap_or(likelihood).clamp(0.0, 1.0);
+            Rollout { program, reward: confidence, answer: Some(answer), confidence, error: None, details }
+        }
+        Err(e) => failed(program, e.to_string(), details),
+    };
+    (rollout, n)
 }
 
 /// Runs programs for one question and keeps the books.
@@ -161,35 +222,29 @@ impl<'a> ProgramSearch<'a> {
     /// Checks and runs `program`; `likelihood` is the confidence used for
     /// answers that carry none.
     pub async fn evaluate(&mut self, program: String, likelihood: f64) -> Rollout {
-        let checked = check_program(&program, self.planner.registry(), !self.question.options.is_empty());
-        let Some(mut plan) = checked.plan.clone().filter(|_| checked.is_valid()) else {
-            self.spent.invalid += 1;
-            let error = render_findings(&checked.findings, &program);
-            return failed(program, error, serde_json::json!({"valid": false}));
-        };
         if self.spent.executions >= self.budget.executions {
-            return failed(program, "the execution budget is spent".into(), serde_json::json!({"valid": true}));
+            let checked = check_program(&program, self.planner.registry(), !self.question.options.is_empty());
+            if checked.is_valid() {
+                return failed(program, "the execution budget is spent".into(), serde_json::json!({"valid": true}));
+            }
         }
-        vprog_runtime::plan::optimize(&mut plan);
-        let outcome: RunOutcome = self.executor.run(&plan, &self.inputs).await;
-        let n = count_steps(&outcome.steps, self.planner.registry());
+        let options = !self.question.options.is_empty();
+        let (rollout, n) = run_program(self.planner.registry(), &self.executor, &self.inputs, program, likelihood, options).await;
+        if rollout.details.get("valid") == Some(&serde_json::Value::Bool(false)) {
+            self.spent.invalid += 1;
+        } else {
+            self.spent.runs += 1;
+        }
         self.spent.executions += n.computed;
         self.spent.cached_steps += n.cached;
         self.spent.cheap_calls += n.cheap;
-        self.spent.runs += 1;
-        let details = serde_json::json!({"valid": true, "executions": n.computed, "cached_steps": n.cached, "cheap_calls": n.cheap, "ms": outcome.wall.as_secs_f64() * 1000.0});
-        match outcome.result {
-            Ok(value) => {
-                let (answer, confidence) = answer_key(&value, likelihood);
-                let confidence = confidence.clamp(0.0, 1.0);
-                Rollout { program, reward: confidence, answer: Some(answer), confidence, error: None, details }
-            }
-            Err(e) => failed(program, e.to_string(), details),
-        }
+        self.spent.llm_steps += n.llm;
+        rollout
     }
 }
 
-fn failed(program: String, error: String, details: serde_json::Value) -> Rollout {
+/// A rollout without an answer.
+pub fn failed(program: String, error: String, details: serde_json::Value) -> Rollout {
     Rollout { program, reward: 0.0, answer: None, confidence: 0.0, error: Some(error), details }
 }
 

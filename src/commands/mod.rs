@@ -2,12 +2,14 @@
 
 mod ask;
 mod check;
+mod eval;
 mod fmt;
 mod llm;
 mod models;
 mod modules;
 mod plan;
 mod plugin;
+mod reason;
 mod report;
 mod run;
 mod trace;
@@ -28,6 +30,9 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(a) => plan::run(a),
         Command::Ask(a) => ask::run(a),
         Command::PlanEval(a) => plan::eval(a),
+        Command::Eval(a) => eval::eval(a),
+        Command::EvalSummary(a) => eval::summary(a),
+        Command::Calibrate(a) => eval::calibrate_cmd(a),
         Command::Trace { command } => trace::run(command),
         Command::Report(a) => report::run(a),
         Command::Modules(a) => modules::run(a),

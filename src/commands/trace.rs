@@ -62,7 +62,17 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
 /// The planner's part of a trace (`vprog ask`): the search tree with each
 /// node's visits and mean reward, each rollout's program and outcome, the vote.
 fn show_planner(p: &serde_json::Value) {
+    let reasoning = vprog_runtime::trace::report::reasoning_lines(p);
+    if !reasoning.is_empty() {
+        println!("\nreasoning:");
+        for l in reasoning {
+            println!("  {l}");
+        }
+    }
     let search = &p["search"];
+    if search.is_null() {
+        return;
+    }
     println!("\nplanner: {}", vprog_runtime::trace::report::planner_summary(p));
     let empty = Vec::new();
     let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);

@@ -102,6 +102,8 @@ struct Page {
 #[derive(Serialize)]
 struct PlannerView {
     summary: String,
+    reasoning: Vec<String>,
+    has_search: bool,
     nodes: Vec<SearchNodeView>,
     votes: Vec<(String, String, u64)>,
 }
@@ -141,10 +143,62 @@ pub fn planner_summary(p: &serde_json::Value) -> String {
     )
 }
 
+/// Fast–slow reasoning in a few lines (`vprog ask`): which path answered
+/// and why, each path's answer, the parameter search's trials. Empty for
+/// traces written before fast–slow reasoning.
+pub fn reasoning_lines(p: &serde_json::Value) -> Vec<String> {
+    let r = &p["reasoning"];
+    if r.is_null() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "path {} (mode {}, θ {:.3} from {}): {}",
+        r["path"].as_str().unwrap_or("none"),
+        r["mode"].as_str().unwrap_or("?"),
+        r["theta"]["value"].as_f64().unwrap_or(0.0),
+        r["theta"]["source"].as_str().unwrap_or("?"),
+        r["reason"].as_str().unwrap_or("")
+    )];
+    let path_line = |name: &str, v: &serde_json::Value, secs: &serde_json::Value, calls: &serde_json::Value| {
+        let what = match (v["answer"].as_str(), v["error"].as_str()) {
+            (Some(a), _) => format!("answer {a:?}, confidence {:.3}", v["confidence"].as_f64().unwrap_or(0.0)),
+            (None, Some(e)) => format!("no answer: {}", e.lines().next().unwrap_or("")),
+            _ => "no answer".into(),
+        };
+        format!("{name}: {what} ({:.1} s, {} language-model requests)", secs.as_f64().unwrap_or(0.0), calls)
+    };
+    if !r["fast"].is_null() {
+        out.push(path_line("fast path", &r["fast"], &r["fast_seconds"], &r["fast_llm_calls"]));
+    }
+    if !r["slow"].is_null() {
+        out.push(path_line("slow path", &r["slow"], &r["slow_seconds"], &r["slow_llm_calls"]));
+    } else if let Some(e) = r["slow_error"].as_str() {
+        out.push(format!("slow path: no answer: {}", e.lines().next().unwrap_or("")));
+    }
+    if let Some(trials) = r["params"]["trials"].as_array() {
+        let kept = r["params"]["kept"].as_u64().unwrap_or(0) as usize;
+        for (i, t) in trials.iter().enumerate() {
+            let ro = &t["rollout"];
+            let what = match ro["answer"].as_str() {
+                Some(a) => format!("{a:?} at {:.3}", ro["confidence"].as_f64().unwrap_or(0.0)),
+                None => format!("no answer ({})", ro["error"].as_str().and_then(|e| e.lines().next()).unwrap_or("")),
+            };
+            out.push(format!(
+                "parameter search: {} -> {what}{}",
+                t["change"].as_str().unwrap_or("?"),
+                if i == kept { "  [kept]" } else { "" }
+            ));
+        }
+    }
+    out
+}
+
 /// The search tree in depth-first order, each node with its rollouts.
 fn planner_view(p: &serde_json::Value) -> PlannerView {
     let search = &p["search"];
     let summary = planner_summary(p);
+    let reasoning = reasoning_lines(p);
+    let has_search = !search.is_null();
     let empty = Vec::new();
     let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);
     let rollouts = search["tree"]["rollouts"].as_array().unwrap_or(&empty);
@@ -188,7 +242,7 @@ fn planner_view(p: &serde_json::Value) -> PlannerView {
             )
         })
         .collect();
-    PlannerView { summary, nodes: out, votes }
+    PlannerView { summary, reasoning, has_search, nodes: out, votes }
 }
 
 #[derive(Serialize)]

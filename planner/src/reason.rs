@@ -1,0 +1,509 @@
+//! Fast–slow reasoning, after FS-VisPR.
+//!
+//! 1. **Fast path**: one fixed program ([`fast_program`]) gathers cheap,
+//!    global evidence (subtitles or the transcript, text read from uniformly
+//!    sampled frames, a person-detection summary, captions when a `caption`
+//!    module is registered) and answers with `choose` (with options) or
+//!    `ask_llm`. Its confidence is the chosen option's normalised
+//!    probability, or for free text the exponential of the mean token
+//!    log-probability ([`crate::search::answer_confidence`]).
+//! 2. **Slow path**, when that confidence is below θ: the planner's programs
+//!    are searched (MCTS by default); the best program's variants over its
+//!    searchable parameters are run ([`crate::params`]) and the most
+//!    confident kept. The slow answer wins if it is more confident than the
+//!    fast one.
+//! 3. **Fallback**: if the slow path gives no answer (no valid program, an
+//!    execution error, a timeout, a spent budget), the fast answer stands.
+//!
+//! Every path runs on one executor with one step cache, so what the fast
+//! program computed (`subtitles(video)`, the sampled frames) is free for the
+//! slow one. [`Reasoning`] says which path answered and why; it goes into
+//! the trace.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use vprog_runtime::exec::{ExecError, Executor, RunInputs, RunOutcome};
+use vprog_runtime::Registry;
+
+use crate::mcts::{Rollout, SearchConfig};
+use crate::params::variants;
+use crate::plan::Planner;
+use crate::prompt::Question;
+use crate::search::{run_program, run_samples, run_search, Budget, SearchOutcome};
+
+/// Which paths run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Fast first; the slow path only below θ; fall back to fast.
+    Auto,
+    /// Only the fast path.
+    Fast,
+    /// Only the slow path (no fallback).
+    Slow,
+    /// Both paths on every question, answering as `auto` would: what
+    /// `vprog eval` and `vprog calibrate` use to measure fast-only,
+    /// slow-only and auto from one run.
+    Compare,
+}
+
+/// Which path gave the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Path {
+    /// The fast answer (confident enough, or more confident than the slow one).
+    Fast,
+    /// The slow path's answer.
+    Slow,
+    /// The slow path failed and the fast answer stands.
+    Fallback,
+}
+
+impl Path {
+    /// `fast`, `slow` or `fallback`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Path::Fast => "fast",
+            Path::Slow => "slow",
+            Path::Fallback => "fallback",
+        }
+    }
+}
+
+/// How the slow path searches among programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Monte Carlo Tree Search over partial programs.
+    Mcts,
+    /// Independently sampled whole programs, executed and voted.
+    Sample,
+    /// One program (with repairs).
+    Single,
+}
+
+/// The confidence threshold and where it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Theta {
+    /// Below this fast confidence the slow path runs.
+    pub value: f64,
+    /// `--theta`, a calibration file, or the calibration shipped with vprog.
+    pub source: String,
+}
+
+/// Settings of [`reason`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasonConfig {
+    /// Which paths run.
+    pub mode: Mode,
+    /// The threshold of `auto`.
+    pub theta: Theta,
+    /// The slow path's search.
+    pub strategy: Strategy,
+    /// Its settings.
+    pub search: SearchConfig,
+    /// Its limits.
+    pub budget: Budget,
+    /// Sampling temperature of `sample` candidates after the first.
+    pub sample_temperature: f64,
+    /// Most parameter-search variants of the slow path's program (0: none).
+    pub param_variants: usize,
+    /// Frames the fast path samples uniformly.
+    pub fast_frames: usize,
+    /// Language model of the fast path's `choose`/`ask_llm` (`None`: the modules' default).
+    pub answer_model: Option<String>,
+}
+
+impl Default for ReasonConfig {
+    fn default() -> ReasonConfig {
+        ReasonConfig {
+            mode: Mode::Auto,
+            theta: Theta { value: 0.5, source: "default".into() },
+            strategy: Strategy::Mcts,
+            search: SearchConfig::default(),
+            budget: Budget::default(),
+            sample_temperature: 0.7,
+            param_variants: 6,
+            fast_frames: 8,
+            answer_model: None,
+        }
+    }
+}
+
+/// One variant of the parameter search and how it did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    /// What changed (`base` for the program as the search found it).
+    pub change: String,
+    /// The run.
+    pub rollout: Rollout,
+}
+
+/// The parameter search over the slow path's program.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamSearch {
+    /// The program as found first, then each variant.
+    pub trials: Vec<Trial>,
+    /// Index of the trial kept (the most confident; the base on ties).
+    pub kept: usize,
+}
+
+/// What reasoning did and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reasoning {
+    /// The mode it ran in.
+    pub mode: Mode,
+    /// The threshold.
+    pub theta: Theta,
+    /// Which path answered; `None` when none did.
+    pub path: Option<Path>,
+    /// Why that path answered (or why there is no answer), in words.
+    pub reason: String,
+    /// The fast path's run, when it ran.
+    pub fast: Option<Rollout>,
+    /// Seconds the fast path took.
+    pub fast_seconds: f64,
+    /// Language-model requests of the fast path.
+    pub fast_llm_calls: usize,
+    /// The slow path's search, when it ran (in the trace as `planner.search`).
+    #[serde(skip)]
+    pub search: Option<SearchOutcome>,
+    /// The slow path's answer after the parameter search, when it gave one.
+    pub slow: Option<Rollout>,
+    /// Why the slow path gave no answer, when it ran and gave none.
+    pub slow_error: Option<String>,
+    /// Seconds the slow path took (search and parameter search).
+    pub slow_seconds: f64,
+    /// Language-model requests of the slow path (planner requests and
+    /// language-model steps computed while running programs).
+    pub slow_llm_calls: usize,
+    /// The parameter search, when it ran.
+    pub params: Option<ParamSearch>,
+    /// The program whose answer stands.
+    pub program: Option<String>,
+    /// The answer (an option's text for a choice).
+    pub answer: Option<String>,
+    /// Its confidence.
+    pub confidence: f64,
+    /// All language-model requests.
+    pub llm_calls: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+/// The decision rule shared by [`reason`] and calibration: which path
+/// answers, given the fast and slow confidences (`None`: that path ran and
+/// gave no answer, or did not run).
+pub fn decide(mode: Mode, theta: f64, fast: Option<f64>, slow: Option<f64>) -> Option<Path> {
+    match mode {
+        Mode::Fast => fast.map(|_| Path::Fast),
+        Mode::Slow => slow.map(|_| Path::Slow),
+        Mode::Auto | Mode::Compare => match (fast, slow) {
+            (Some(f), _) if f >= theta => Some(Path::Fast),
+            (Some(f), Some(s)) => Some(if s > f { Path::Slow } else { Path::Fast }),
+            (Some(_), None) => Some(Path::Fallback),
+            (None, Some(_)) => Some(Path::Slow),
+            (None, None) => None,
+        },
+    }
+}
+
+/// Whether the slow path runs, given the fast confidence.
+pub fn runs_slow(mode: Mode, theta: f64, fast: Option<f64>) -> bool {
+    match mode {
+        Mode::Fast => false,
+        Mode::Slow | Mode::Compare => true,
+        Mode::Auto => fast.is_none_or(|f| f < theta),
+    }
+}
+
+/// The fast path's program for `question`: cheap global evidence from the
+/// modules `registry` has, then `choose` (options) or `ask_llm`.
+pub fn fast_program(question: &Question, registry: &Registry, config: &ReasonConfig) -> String {
+    let has = |m: &str| registry.get(m).is_some();
+    let mut lines = Vec::new();
+    let mut evidence = Vec::new();
+    if question.video.subtitles != Some(false) && has("subtitles") && question.video.subtitles == Some(true) {
+        lines.push("speech = subtitles(video)".to_string());
+        evidence.push("speech");
+    } else if question.video.audio == Some(true) && has("transcribe") {
+        lines.push("speech = transcribe(video)".to_string());
+        evidence.push("speech");
+    }
+    if has("sample") {
+        lines.push(format!("frames = sample(video, count: {})", config.fast_frames.max(1)));
+        if has("read_text") {
+            lines.push("on_screen = read_text(frames)".to_string());
+            evidence.push("on_screen");
+        }
+        if has("detect") {
+            lines.push("people = detect(frames, \"person\")".to_string());
+            evidence.push("people");
+        }
+        if has("caption") {
+            lines.push("captions = caption(frames)".to_string());
+            evidence.push("captions");
+        }
+    }
+    let model = config.answer_model.as_ref().map(|m| format!(", model: {}", quote(m))).unwrap_or_default();
+    let evidence = format!("[{}]", evidence.join(", "));
+    lines.push(if question.options.is_empty() {
+        format!("answer ask_llm(question, evidence: {evidence}{model})")
+    } else {
+        format!("answer choose(question, options, evidence: {evidence}{model})")
+    });
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+fn llm_steps(r: &Rollout) -> usize {
+    r.details.get("llm_steps").and_then(serde_json::Value::as_u64).unwrap_or(0) as usize
+}
+
+/// Answers `question` by the fast path, the slow path or both (see the
+/// module documentation), on one `executor` so the paths share steps.
+pub async fn reason(planner: &Planner, question: &Question, executor: &Executor, inputs: &RunInputs, config: &ReasonConfig) -> Reasoning {
+    let t0 = Instant::now();
+    let registry = planner.registry();
+    let options = !question.options.is_empty();
+    let mut r = Reasoning {
+        mode: config.mode,
+        theta: config.theta.clone(),
+        path: None,
+        reason: String::new(),
+        fast: None,
+        fast_seconds: 0.0,
+        fast_llm_calls: 0,
+        search: None,
+        slow: None,
+        slow_error: None,
+        slow_seconds: 0.0,
+        slow_llm_calls: 0,
+        params: None,
+        program: None,
+        answer: None,
+        confidence: 0.0,
+        llm_calls: 0,
+        seconds: 0.0,
+    };
+
+    if config.mode != Mode::Slow {
+        let t = Instant::now();
+        let (fast, _) = run_program(registry, executor, inputs, fast_program(question, registry, config), 0.0, options).await;
+        r.fast_seconds = t.elapsed().as_secs_f64();
+        r.fast_llm_calls = llm_steps(&fast);
+        r.fast = Some(fast);
+    }
+    let fast_conf = r.fast.as_ref().filter(|f| f.answer.is_some()).map(|f| f.confidence);
+
+    if runs_slow(config.mode, config.theta.value, fast_conf) {
+        let t = Instant::now();
+        let outcome = match config.strategy {
+            Strategy::Mcts => {
+                run_search(planner, question, executor.clone(), inputs.clone(), config.budget.clone(), config.search.clone()).await
+            }
+            Strategy::Sample | Strategy::Single => {
+                let (search, temperature) = match config.strategy {
+                    Strategy::Single => (SearchConfig { iterations: 1, ..config.search.clone() }, 0.0),
+                    _ => (config.search.clone(), config.sample_temperature),
+                };
+                run_samples(planner, question, executor.clone(), inputs.clone(), config.budget.clone(), search, temperature).await
+            }
+        };
+        r.slow_llm_calls = outcome.spent.llm_calls + outcome.spent.llm_steps;
+        match outcome.tree.best().map(|(_, rollout)| rollout.clone()) {
+            Some(best) => {
+                let params = param_search(registry, executor, inputs, best, options, config.param_variants).await;
+                r.slow_llm_calls += params.trials.iter().skip(1).map(|t| llm_steps(&t.rollout)).sum::<usize>();
+                r.slow = Some(params.trials[params.kept].rollout.clone());
+                r.params = Some(params);
+            }
+            None => r.slow_error = Some(slow_failure(&outcome)),
+        }
+        r.search = Some(outcome);
+        r.slow_seconds = t.elapsed().as_secs_f64();
+    }
+
+    let slow_conf = r.slow.as_ref().map(|s| s.confidence);
+    r.path = decide(config.mode, config.theta.value, fast_conf, slow_conf);
+    r.reason = explain(&r, fast_conf, slow_conf);
+    let winner = match r.path {
+        Some(Path::Fast | Path::Fallback) => r.fast.as_ref(),
+        Some(Path::Slow) => r.slow.as_ref(),
+        None => None,
+    };
+    if let Some(w) = winner {
+        r.program = Some(w.program.clone());
+        r.answer = w.answer.clone();
+        r.confidence = w.confidence;
+    }
+    r.llm_calls = r.fast_llm_calls + r.slow_llm_calls;
+    r.seconds = t0.elapsed().as_secs_f64();
+    r
+}
+
+fn slow_failure(outcome: &SearchOutcome) -> String {
+    let errors: Vec<&str> = outcome.tree.rollouts.iter().filter_map(|r| r.error.as_deref()).collect();
+    match errors.last() {
+        Some(last) => format!(
+            "no program gave an answer in {} rollouts ({} invalid; search stopped by {}); the last failure: {}",
+            outcome.tree.rollouts.len(),
+            outcome.spent.invalid,
+            outcome.tree.stopped,
+            last.trim()
+        ),
+        None => format!("the search ran no program (stopped by {}: budget too small?)", outcome.tree.stopped),
+    }
+}
+
+fn explain(r: &Reasoning, fast: Option<f64>, slow: Option<f64>) -> String {
+    let theta = r.theta.value;
+    let fast_error = || r.fast.as_ref().and_then(|f| f.error.clone()).unwrap_or_else(|| "it did not run".into());
+    let slow_error = || r.slow_error.clone().unwrap_or_else(|| "it did not run".into());
+    match (r.mode, r.path) {
+        (_, None) if r.mode == Mode::Slow => format!("the slow path gave no answer: {}", slow_error()),
+        (_, None) => format!("no path gave an answer: fast: {}; slow: {}", fast_error(), slow_error()),
+        (Mode::Fast, _) => format!("fast path only (--mode fast), confidence {:.3}", fast.unwrap_or(0.0)),
+        (Mode::Slow, _) => format!("slow path only (--mode slow), confidence {:.3}", slow.unwrap_or(0.0)),
+        (_, Some(Path::Fast)) => match (fast, slow) {
+            (Some(f), Some(s)) if f < theta => {
+                format!("fast confidence {f:.3} < θ {theta:.3}, the slow path ran, but its answer was less confident ({s:.3}); the fast answer stands")
+            }
+            (Some(f), _) if r.mode == Mode::Compare => {
+                format!("fast confidence {f:.3} ≥ θ {theta:.3} (both paths ran: --mode compare)")
+            }
+            (f, _) => format!("fast confidence {:.3} ≥ θ {theta:.3}", f.unwrap_or(0.0)),
+        },
+        (_, Some(Path::Slow)) => match fast {
+            Some(f) => format!("fast confidence {f:.3} < θ {theta:.3}; the slow answer is more confident ({:.3})", slow.unwrap_or(0.0)),
+            None => format!("the fast path failed ({}); the slow path answered", fast_error()),
+        },
+        (_, Some(Path::Fallback)) => format!(
+            "fast confidence {:.3} < θ {theta:.3}; the slow path failed ({}), so the fast answer stands",
+            fast.unwrap_or(0.0),
+            slow_error()
+        ),
+    }
+}
+
+/// Runs the variants of `base`'s program over its searchable parameters
+/// (at most `max`) and keeps the most confident answer; the base wins ties.
+pub async fn param_search(
+    registry: &Registry,
+    executor: &Executor,
+    inputs: &RunInputs,
+    base: Rollout,
+    options: bool,
+    max: usize,
+) -> ParamSearch {
+    // A program's likelihood under the model stands in for answers that
+    // carry no confidence of their own; variants keep their base's.
+    let likelihood = base.confidence;
+    let mut trials = vec![Trial { change: "base".into(), rollout: base.clone() }];
+    for v in variants(&base.program, registry, options, max) {
+        let (rollout, _) = run_program(registry, executor, inputs, v.source, likelihood, options).await;
+        trials.push(Trial { change: v.change, rollout });
+    }
+    let mut kept = 0;
+    for (i, t) in trials.iter().enumerate().skip(1) {
+        if t.rollout.answer.is_some() && t.rollout.confidence > trials[kept].rollout.confidence {
+            kept = i;
+        }
+    }
+    ParamSearch { trials, kept }
+}
+
+/// Runs the program that answered once more, through the shared cache, for
+/// the trace (its steps are cache hits); a [`RunOutcome`] saying why
+/// nothing ran when no program answered.
+pub async fn final_run(
+    registry: &Registry,
+    executor: &Executor,
+    inputs: &RunInputs,
+    reasoning: &Reasoning,
+) -> (String, RunOutcome, Vec<(&'static str, usize)>) {
+    let Some(source) = reasoning.program.clone() else {
+        return (String::new(), not_run(&reasoning.reason), Vec::new());
+    };
+    let program = match vprog_grammar::parse(&source) {
+        Ok(p) => p,
+        Err(_) => return (source, not_run("the chosen program no longer parses"), Vec::new()),
+    };
+    match vprog_runtime::check::check(&program, registry).plan {
+        Some(mut plan) => {
+            let optimizer = vprog_runtime::plan::optimize(&mut plan);
+            let outcome = executor.run(&plan, inputs).await;
+            (source, outcome, optimizer)
+        }
+        None => (source, not_run("the chosen program no longer checks"), Vec::new()),
+    }
+}
+
+/// A run outcome for a program that was not run, saying why.
+pub fn not_run(reason: &str) -> RunOutcome {
+    RunOutcome {
+        result: Err(ExecError::NotRun(reason.to_string())),
+        steps: Vec::new(),
+        answer_step: None,
+        supporting_steps: Vec::new(),
+        wall: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decision_rule() {
+        use Mode::*;
+        assert_eq!(decide(Auto, 0.6, Some(0.7), None), Some(Path::Fast));
+        assert_eq!(decide(Auto, 0.6, Some(0.6), None), Some(Path::Fast));
+        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.9)), Some(Path::Slow));
+        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.4)), Some(Path::Fast));
+        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.5)), Some(Path::Fast));
+        assert_eq!(decide(Auto, 0.6, Some(0.5), None), Some(Path::Fallback));
+        assert_eq!(decide(Auto, 0.6, None, Some(0.3)), Some(Path::Slow));
+        assert_eq!(decide(Auto, 0.6, None, None), None);
+        assert_eq!(decide(Fast, 0.6, Some(0.1), Some(0.9)), Some(Path::Fast));
+        assert_eq!(decide(Slow, 0.6, Some(0.9), None), None);
+        assert_eq!(decide(Compare, 0.6, Some(0.7), Some(0.99)), Some(Path::Fast));
+        assert!(runs_slow(Auto, 0.6, Some(0.5)) && !runs_slow(Auto, 0.6, Some(0.6)) && runs_slow(Auto, 0.6, None));
+        assert!(runs_slow(Compare, 0.0, Some(1.0)) && !runs_slow(Fast, 1.0, None));
+    }
+
+    #[test]
+    fn the_fast_program_uses_what_the_video_has() {
+        let registry = vprog_modules::registry();
+        let config = ReasonConfig::default();
+        let mut q = Question::new("What is said?").with_options(vec!["a".into(), "b".into()]);
+        q.video.subtitles = Some(true);
+        let p = fast_program(&q, &registry, &config);
+        assert!(
+            p.contains("speech = subtitles(video)")
+                && p.contains("answer choose(question, options, evidence: [speech, on_screen, people])"),
+            "{p}"
+        );
+        q.video.subtitles = Some(false);
+        q.video.audio = Some(true);
+        assert!(fast_program(&q, &registry, &config).contains("transcribe(video)"));
+        q.video.audio = Some(false);
+        q.options.clear();
+        let config = ReasonConfig { answer_model: Some("smollm2-135m-instruct".into()), ..config };
+        let p = fast_program(&q, &registry, &config);
+        assert!(
+            !p.contains("speech") && p.contains("ask_llm(question, evidence: [on_screen, people], model: \"smollm2-135m-instruct\")"),
+            "{p}"
+        );
+        for options in [false, true] {
+            assert!(crate::validate::check_program(&p, &registry, options).is_valid() || options, "{p}");
+        }
+        q.options = vec!["a".into(), "b".into()];
+        let p = fast_program(&q, &registry, &config);
+        assert!(crate::validate::check_program(&p, &registry, true).is_valid(), "{p}");
+    }
+}
