@@ -224,7 +224,7 @@ pub fn fast_program(question: &Question, registry: &Registry, config: &ReasonCon
     let has = |m: &str| registry.get(m).is_some();
     let mut lines = Vec::new();
     let mut evidence = Vec::new();
-    if question.video.subtitles != Some(false) && has("subtitles") && question.video.subtitles == Some(true) {
+    if question.video.subtitles == Some(true) && has("subtitles") {
         lines.push("speech = subtitles(video)".to_string());
         evidence.push("speech");
     } else if question.video.audio == Some(true) && has("transcribe") {
