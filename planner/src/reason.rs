@@ -256,8 +256,13 @@ pub fn fast_program(question: &Question, registry: &Registry, config: &ReasonCon
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
+/// `s` as a vprog string literal, escaped by the language's own printer.
 fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+    let literal = vprog_grammar::Expr {
+        kind: vprog_grammar::ExprKind::Literal(vprog_grammar::Literal::Str(s.to_string())),
+        span: vprog_grammar::Span::new(0, 0),
+    };
+    vprog_grammar::print_expr(&literal)
 }
 
 fn llm_steps(r: &Rollout) -> usize {

@@ -107,12 +107,12 @@ pub fn count_steps(steps: &[StepRecord], registry: &Registry) -> StepCounts {
     n
 }
 
-/// The answer of a run as a vote key, and its confidence: a `Choice`'s own
-/// confidence, else `fallback` (the program's likelihood under the model).
-pub fn answer_key(value: &Value, fallback: f64) -> (String, f64) {
+/// The answer of a run as a vote key: a `Choice`'s option, else the
+/// value's summary (its confidence is [`answer_confidence`]).
+pub fn answer_key(value: &Value) -> String {
     match value {
-        Value::Choice(c) => (c.option.clone(), c.confidence),
-        other => (other.summary(), fallback),
+        Value::Choice(c) => c.option.clone(),
+        other => other.summary(),
     }
 }
 
@@ -156,7 +156,7 @@ pub async fn run_program(
     let details = serde_json::json!({"valid": true, "executions": n.computed, "cached_steps": n.cached, "cheap_calls": n.cheap, "llm_steps": n.llm, "ms": outcome.wall.as_secs_f64() * 1000.0});
     let rollout = match &outcome.result {
         Ok(value) => {
-            let (answer, _) = answer_key(value, likelihood);
+            let answer = answer_key(value);
             let confidence = answer_confidence(&outcome).unwrap_or(likelihood).clamp(0.0, 1.0);
             Rollout { program, reward: confidence, answer: Some(answer), confidence, error: None, details }
         }

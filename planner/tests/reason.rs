@@ -10,7 +10,8 @@
 //! Needs the media (`bash scripts/fetch-media.sh`) and the models
 //! (`scripts/fetch-models.sh`, `VPROG_MODELS`).
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -26,15 +27,6 @@ use vprog_runtime::value::Choice;
 use vprog_runtime::{Args, Module, ModuleError, Param, Registry, Returns, Signature, StepContext, Type, Value};
 
 const SMALL_MODEL: &str = "smollm2-135m-instruct";
-
-fn ted() -> PathBuf {
-    let dir = std::env::var_os("VPROG_MEDIA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("media"));
-    let video = dir.join("ted").join("test.mp4");
-    assert!(video.is_file(), "{} is missing: run `bash scripts/fetch-media.sh`", video.display());
-    video
-}
 
 /// Picks option 2 with confidence 1.
 struct Oracle(Signature);
@@ -134,7 +126,7 @@ struct Setup {
 fn setup(program: &'static str) -> Setup {
     let backend = Arc::new(ScriptedBackend::new("fixed", move |_, _| Ok(program.to_string())));
     let planner = Planner::new(backend.clone(), registry(), PlannerConfig { repair_rounds: 1, ..PlannerConfig::default() });
-    let video = vprog_modules::video::open_video(&ted(), None).expect("the TED talk opens");
+    let video = vprog_modules::video::open_video(&common::ted(), None).expect("the TED talk opens");
     let q = question();
     let inputs = RunInputs { video: Some(video), question: Some(q.text.clone()), options: Some(q.options.clone()) };
     let executor = Executor::new(Arc::new(Cache::new(None, 1 << 30)), ExecConfig::default());

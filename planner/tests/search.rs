@@ -5,7 +5,8 @@
 //!
 //! Media from `VPROG_MEDIA_DIR` or `<workspace>/media` (`bash scripts/fetch-media.sh`).
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,15 +18,6 @@ use vprog_planner::search::{run_samples, run_search, Budget, SearchOutcome};
 use vprog_planner::{Planner, PlannerConfig};
 use vprog_runtime::cache::Cache;
 use vprog_runtime::exec::{ExecConfig, Executor, RunInputs};
-
-fn ted() -> PathBuf {
-    let dir = std::env::var_os("VPROG_MEDIA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("media"));
-    let video = dir.join("ted").join("test.mp4");
-    assert!(video.is_file(), "{} is missing: run `bash scripts/fetch-media.sh`", video.display());
-    video
-}
 
 /// Proposes steps from a fixed menu per depth (picked by the request's seed)
 /// and completes any prefix with a lexical choice over its last binding.
@@ -61,7 +53,7 @@ async fn search_with(cache: Cache, budget: Budget) -> SearchOutcome {
     let registry = Arc::new(vprog_modules::registry());
     let planner =
         Planner::new(Arc::new(ScriptedBackend::new("menu", proposer)), registry, PlannerConfig { seed: 11, ..PlannerConfig::default() });
-    let video = vprog_modules::video::open_video(&ted(), None).expect("the TED talk opens");
+    let video = vprog_modules::video::open_video(&common::ted(), None).expect("the TED talk opens");
     let inputs = RunInputs { video: Some(video), question: Some(question().text), options: Some(question().options) };
     let executor = Executor::new(Arc::new(cache), ExecConfig::default());
     let config = SearchConfig { iterations: 10, ..SearchConfig::default() };
@@ -137,7 +129,7 @@ async fn sampling_baseline_votes_over_independent_programs() {
     ];
     let planner =
         Planner::new(Arc::new(ScriptedBackend::replay(replies)), registry, PlannerConfig { repair_rounds: 0, ..PlannerConfig::default() });
-    let video = vprog_modules::video::open_video(&ted(), None).expect("the TED talk opens");
+    let video = vprog_modules::video::open_video(&common::ted(), None).expect("the TED talk opens");
     let inputs = RunInputs { video: Some(video), question: Some(question().text), options: Some(question().options) };
     let executor = Executor::new(Arc::new(Cache::new(None, 1 << 30)), ExecConfig::default());
     let config = SearchConfig { iterations: 3, ..SearchConfig::default() };

@@ -14,7 +14,7 @@ use crate::cli::AskArgs;
 pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let video = vprog_modules::video::open_video(&args.question.video, args.question.subtitles.as_deref()).map_err(anyhow::Error::from)?;
     let question = super::llm::question(&args.question, &video)?;
-    let session = Session::new(&args.reason, !args.json)?;
+    let session = Session::new(&args.reason, super::reason::config(&args.reason)?, !args.json)?;
     let (reasoning, run) = session.answer(video, &question, &args.trace)?;
 
     if args.json {

@@ -195,19 +195,11 @@ impl Journal {
             .with_context(|| format!("cannot open {}", path.display()))?;
         let mut text = String::new();
         file.read_to_string(&mut text).with_context(|| format!("cannot read {}", path.display()))?;
-        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        let (results, complete) = parse_results(&text, path)?;
         if complete < text.len() {
             tracing::warn!("{}: dropping a last line cut short ({} bytes) by an interrupted run", path.display(), text.len() - complete);
             file.set_len(complete as u64).with_context(|| format!("cannot truncate {}", path.display()))?;
             file.seek(SeekFrom::End(0))?;
-        }
-        let mut results = Vec::new();
-        for (n, line) in text[..complete].lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let r: ItemResult = serde_json::from_str(line).with_context(|| format!("{}:{}: not a result line", path.display(), n + 1))?;
-            results.push(r);
         }
         Ok(Journal { file, results })
     }
@@ -227,19 +219,26 @@ impl Journal {
     }
 }
 
+/// The results in the text of a `results.jsonl` and the length of its
+/// complete lines: a last line without its newline was cut short by a kill
+/// and is not a result; any other unreadable line is an error.
+fn parse_results(text: &str, path: &Path) -> anyhow::Result<(Vec<ItemResult>, usize)> {
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    let mut results = Vec::new();
+    for (n, line) in text[..complete].lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        results.push(serde_json::from_str(line).with_context(|| format!("{}:{}: not a result line", path.display(), n + 1))?);
+    }
+    Ok((results, complete))
+}
+
 fn read_results(dir: &Path) -> anyhow::Result<Vec<ItemResult>> {
     let path = dir.join("results.jsonl");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("cannot read {} (is it a `vprog eval` directory?)", path.display()))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        // A line cut short by a kill (no newline yet) is not a result.
-        if line.trim().is_empty() || (n + 1 == text.lines().count() && !text.ends_with('\n')) {
-            continue;
-        }
-        out.push(serde_json::from_str(line).with_context(|| format!("{}:{}: not a result line", path.display(), n + 1))?);
-    }
-    Ok(out)
+    Ok(parse_results(&text, &path)?.0)
 }
 
 fn path_result(r: &Rollout, seconds: f64, llm_calls: usize, expected: &str) -> PathResult {
@@ -346,7 +345,7 @@ fn run_set(
     let bytes = std::fs::read(bench).with_context(|| format!("cannot read {}", bench.display()))?;
     std::fs::create_dir_all(out.join("items")).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = lock(out)?;
-    let config_preview = super::reason::config(reason)?;
+    let config = super::reason::config(reason)?;
     let meta = Meta {
         schema: META_SCHEMA.into(),
         bench: bench.display().to_string(),
@@ -354,7 +353,7 @@ fn run_set(
         mode: mode_name(reason.mode).into(),
         shard,
         settings: serde_json::json!({
-            "llm": reason.llm.llm, "model": reason.llm.model, "seed": reason.llm.seed, "theta": config_preview.theta,
+            "llm": reason.llm.llm, "model": reason.llm.model, "seed": reason.llm.seed, "theta": config.theta,
             "search": format!("{:?}", reason.search).to_lowercase(), "iterations": reason.iterations,
             "max_llm_calls": reason.max_llm_calls, "param_variants": reason.param_variants,
             "fast_frames": reason.fast_frames, "answer_model": reason.answer_model,
@@ -409,7 +408,7 @@ fn run_set(
     }
 
     if !todo.is_empty() {
-        let session = Session::new(reason, false)?;
+        let session = Session::new(reason, config, false)?;
         let bar = indicatif::ProgressBar::new(mine.len() as u64).with_position(kept as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta}]")
@@ -717,25 +716,30 @@ mod tests {
         assert!(format!("{:#}", read_bench(&p).expect_err("refused")).contains("used twice"));
     }
 
-    #[test]
-    fn a_torn_last_line_is_dropped_and_appends_continue() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("results.jsonl");
-        let item = Item {
-            id: "a".into(),
+    /// A two-option item whose right answer is the first.
+    fn sample_item(id: &str, kind: &str) -> Item {
+        Item {
+            id: id.into(),
             index: 0,
             video: "v".into(),
             question: "q".into(),
             options: vec!["x".into(), "y".into()],
             answer: 0,
-            kind: "t".into(),
-        };
+            kind: kind.into(),
+        }
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_appends_continue() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("results.jsonl");
+        let item = sample_item("a", "t");
         let r = failed_item(&item, "boom".into(), 0.5);
         let line = serde_json::to_string(&r).expect("json");
         std::fs::write(&p, format!("{line}\n{}", &line[..line.len() / 2])).expect("write");
         let mut j = Journal::open(&p).expect("opens");
         assert_eq!(j.done().into_iter().collect::<Vec<_>>(), vec!["a".to_string()]);
-        j.append(failed_item(&Item { id: "b".into(), ..item.clone() }, "boom".into(), 0.5)).expect("appends");
+        j.append(failed_item(&sample_item("b", "t"), "boom".into(), 0.5)).expect("appends");
         drop(j);
         let again = Journal::open(&p).expect("opens");
         assert_eq!(again.results.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
@@ -746,20 +750,12 @@ mod tests {
 
     #[test]
     fn summaries_count_per_type_and_path() {
-        let item = Item {
-            id: "a".into(),
-            index: 0,
-            video: "v".into(),
-            question: "q".into(),
-            options: vec!["x".into(), "y".into()],
-            answer: 0,
-            kind: "said".into(),
-        };
+        let item = sample_item("a", "said");
         let mut right = failed_item(&item, "e".into(), 1.0);
         right.error = None;
         right.correct = true;
         right.path = Some(ReasonPath::Fast);
-        let wrong = failed_item(&Item { kind: "count".into(), ..item.clone() }, "no video".into(), 3.0);
+        let wrong = failed_item(&sample_item("a", "count"), "no video".into(), 3.0);
         let s = summarise(&[right, wrong]);
         assert_eq!((s.overall.items, s.overall.correct, s.errors), (2, 1, 1));
         assert_eq!(s.by_type["said"].accuracy, 1.0);

@@ -97,9 +97,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads the planner's language model and the plugins `args` name.
-    pub fn new(args: &ReasonArgs, progress: bool) -> anyhow::Result<Session> {
-        let config = config(args)?;
+    /// Loads the planner's language model and the plugins `args` name;
+    /// `config` is [`config`] of `args`.
+    pub fn new(args: &ReasonArgs, config: ReasonConfig, progress: bool) -> anyhow::Result<Session> {
         let registry = super::plugin::registry(&args.plugins)?;
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
         let backend = rt.block_on(super::llm::backend(&args.llm))?;
