@@ -1,6 +1,7 @@
 //! Writing one program: ask the model, check what it wrote, and feed the
 //! findings back for up to [`PlannerConfig::repair_rounds`] repairs (as
-//! VURF does). A program still invalid after the last round is rejected with
+//! VURF does). A repair that repeats the rejected program is stuck on it;
+//! the round after it starts afresh from the question, sampled. A program still invalid after the last round is rejected with
 //! its findings; nothing unchecked is ever run.
 
 use std::sync::Arc;
@@ -42,6 +43,9 @@ impl Default for PlannerConfig {
 pub struct Attempt {
     /// 0 for the first attempt, then the repair round.
     pub round: usize,
+    /// Whether this round started afresh from the question (sampled),
+    /// because the repair before it repeated a rejected program.
+    pub restarted: bool,
     /// The model's reply as written.
     pub reply: String,
     /// The program extracted from it.
@@ -153,8 +157,15 @@ impl Planner {
     /// sampling several candidates).
     pub async fn plan_seeded(&self, question: &Question, seed: u64, temperature: f64) -> Result<Planned, LlmError> {
         let mut conversation = self.conversation(question);
-        let mut attempts = Vec::new();
+        let mut attempts: Vec<Attempt> = Vec::new();
         for round in 0..=self.config.repair_rounds {
+            // A repair that wrote the rejected program again is stuck on it:
+            // the next round starts afresh from the question, sampled, so it
+            // is not anchored on the broken program.
+            let restart = round >= 2 && attempts[round - 1].source == attempts[round - 2].source;
+            if restart {
+                conversation = self.conversation(question);
+            }
             let request = Request {
                 messages: conversation.clone(),
                 prefix: String::new(),
@@ -196,6 +207,7 @@ impl Planner {
             tracing::debug!(round, valid, source = %source, "planner attempt");
             attempts.push(Attempt {
                 round,
+                restarted: restart,
                 reply: reply.text.clone(),
                 source: source.clone(),
                 findings: findings.clone(),

@@ -90,6 +90,31 @@ async fn a_program_still_invalid_after_the_last_round_is_rejected_with_its_findi
 }
 
 #[tokio::test]
+async fn a_repair_stuck_on_the_rejected_program_restarts_from_the_question() {
+    // Anchored on its mistake (the conversation holds it), the model writes
+    // it again; asked afresh after the first request, it writes a valid program.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let backend = Arc::new(ScriptedBackend::new("anchored", move |req, n| {
+        log.lock().expect("lock").push((req.messages.len(), req.temperature));
+        Ok(if n > 0 && req.messages.len() == 2 {
+            "answer choose(question, options, evidence: subtitles(video))"
+        } else {
+            "frames = smaple(video)\nanswer count(frames)"
+        }
+        .to_string())
+    }));
+    let planned = planner(backend.clone(), 3).plan(&question()).await.expect("answers");
+    let rounds: Vec<(bool, bool)> = planned.attempts.iter().map(|a| (a.valid, a.restarted)).collect();
+    assert_eq!(rounds, vec![(false, false), (false, false), (true, true)], "the round after a repeated program restarts");
+    let seen = seen.lock().expect("lock").clone();
+    // The question; the greedy repair holding the mistake; the restart: the question alone, sampled.
+    assert_eq!(seen.iter().map(|(m, _)| *m).collect::<Vec<_>>(), vec![2, 4, 2]);
+    assert_eq!(seen[1].1, 0.0);
+    assert!(seen[2].1 >= vprog_planner::plan::REPAIR_TEMPERATURE);
+}
+
+#[tokio::test]
 async fn garbage_replies_are_rejected_not_run() {
     let garbage = [
         String::new(),
