@@ -5,14 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export VPROG_MODELS="${VPROG_MODELS:-$PWD/.cache/models}"
+export VPROG_MODELS="${VPROG_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/vprog/models}"
 bash scripts/fetch-models.sh release
-./target/release/vprog check examples/luck.vp
-./target/release/vprog run examples/luck.vp media/ted/test.mp4 \
+vprog="${CARGO_TARGET_DIR:-target}/release/vprog"
+"$vprog" check examples/luck.vp
+"$vprog" run examples/luck.vp media/ted/test.mp4 \
   --question "What does the speaker say luck is?" \
   --options "a lightning strike" "success or failure apparently caused by chance" \
             "the result of hard work alone" "a skill you are born with" "something entrepreneurs never need" \
   --trace runs/luck
-./target/release/vprog trace show runs/luck
-./target/release/vprog report runs/luck -o runs/luck/report.html
+"$vprog" trace show runs/luck
+"$vprog" report runs/luck -o runs/luck/report.html
 echo "open runs/luck/report.html to see every step's evidence"

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export VPROG_MODELS="${VPROG_MODELS:-$PWD/.cache/models}"
+export VPROG_MODELS="${VPROG_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/vprog/models}"
 bash scripts/fetch-models.sh debug
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -334,9 +334,16 @@ pub struct ReasonArgs {
     /// parameters (k, fps, count, pad, ...); 0 turns the parameter search off.
     #[arg(long, value_name = "N", default_value_t = 6)]
     pub param_variants: usize,
-    /// Frames the fast path samples uniformly for on-screen text and people.
+    /// Frames the fast path samples uniformly for people detection (and captions).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub fast_frames: u64,
+    /// Frames per second the fast path reads on-screen text at, over the whole video.
+    #[arg(long, value_name = "FPS", default_value_t = 1.0)]
+    pub scan_fps: f64,
+    /// Most frames read for on-screen text at --scan-fps; longer videos are read
+    /// more sparsely (one more frame per 30 s beyond), so the cost grows slower than the duration.
+    #[arg(long, value_name = "N", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub scan_frames: u64,
     /// Language model of the answering modules (`choose`, `ask_llm`) in the
     /// fast path (default: their default model; see `vprog models list`).
     #[arg(long, value_name = "ID")]

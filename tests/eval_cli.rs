@@ -1,5 +1,5 @@
 //! `vprog eval` end to end on real questions about the TED talk (the first
-//! items of `examples/bench/media.jsonl`), answered by the fast path with
+//! items of `examples/bench/dev.jsonl`), answered by the fast path with
 //! the small local model: killed with SIGKILL mid-run and resumed, every
 //! item is answered exactly once; shards split the set and merge back; a
 //! directory holding another run is refused.
@@ -19,7 +19,7 @@ const SMALL: &str = "local:smollm2-135m-instruct";
 
 /// The first `n` TED items of the repository's labelled set, in a file.
 fn bench(dir: &Path, n: usize) -> std::path::PathBuf {
-    let all = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bench/media.jsonl")).expect("the labelled set");
+    let all = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bench/dev.jsonl")).expect("the labelled set");
     let lines: Vec<&str> = all.lines().filter(|l| l.contains("\"ted/test.mp4\"")).take(n).collect();
     assert_eq!(lines.len(), n);
     let p = dir.join("bench.jsonl");

@@ -323,20 +323,23 @@ fn reused_prefix_scores_like_a_cold_prefill() {
     let llm = Llm { id: SMOLLM2_135M.into(), path, tokenizer, model, prefixes: Default::default() };
     let evidence = first_cues(8);
     let options: Vec<String> = ["entrepreneurship", "cooking", "physics"].iter().map(|s| s.to_string()).collect();
-    let first = choose_with(&llm, "What is the talk about?", &options, &evidence, 1000, Scoring::Likelihood).expect("first");
+    let first = choose_with(&llm, "What is the talk about?", &options, &evidence, 1000, Default::default(), Scoring::Mean).expect("first");
     assert_eq!(first.reused_tokens, 0, "nothing to reuse yet");
-    let warm = choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Scoring::Likelihood).expect("warm");
+    let warm =
+        choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Default::default(), Scoring::Mean).expect("warm");
     assert!(warm.reused_tokens > first.prompt_tokens / 2, "reused {} of {} tokens", warm.reused_tokens, warm.prompt_tokens);
     assert!(warm.reused_tokens < warm.prompt_tokens, "the question itself is new");
     llm.prefixes.clear();
-    let cold = choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Scoring::Likelihood).expect("cold");
+    let cold =
+        choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Default::default(), Scoring::Mean).expect("cold");
     assert_eq!(cold.reused_tokens, 0);
     // Only whole position-aligned chunks are reused and the rest runs in the
     // same chunks as a cold prefill: the scores are the same numbers.
     assert_eq!(warm.reused_tokens % vprog_modules::llm::model::QUERY_BLOCK, 0);
     assert_eq!(warm.choice.scores, cold.choice.scores, "warm and cold prefills differ");
     // The identical prompt again: every whole chunk before its last token comes from the cache.
-    let again = choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Scoring::Likelihood).expect("again");
+    let again =
+        choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Default::default(), Scoring::Mean).expect("again");
     let block = vprog_modules::llm::model::QUERY_BLOCK;
     assert_eq!(again.reused_tokens, (again.prompt_tokens - 1) / block * block);
     assert_eq!(again.choice.index, cold.choice.index);

@@ -36,6 +36,8 @@ pub struct VideoFacts {
     pub subtitles: Option<bool>,
     /// Whether it has an audio track.
     pub audio: Option<bool>,
+    /// Width and height of its pictures, in pixels.
+    pub size: Option<(u32, u32)>,
 }
 
 /// A question to plan for.

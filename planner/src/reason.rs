@@ -1,9 +1,10 @@
 //! Fast–slow reasoning, after FS-VisPR.
 //!
-//! 1. **Fast path**: one fixed program ([`fast_program`]) gathers cheap,
-//!    global evidence (subtitles or the transcript, text read from uniformly
-//!    sampled frames, a person-detection summary, captions when a `caption`
-//!    module is registered) and answers with `choose` (with options) or
+//! 1. **Fast path**: one fixed program ([`fast_program`]) gathers cheap
+//!    evidence that covers the whole video (subtitles or the transcript, text
+//!    read from frames sampled across the video, shot boundaries, a
+//!    person-detection summary, captions when a `caption` module is
+//!    registered) and answers with `choose` (with options) or
 //!    `ask_llm`. Its confidence is the chosen option's normalised
 //!    probability, or for free text the exponential of the mean token
 //!    log-probability ([`crate::search::answer_confidence`]).
@@ -109,8 +110,12 @@ pub struct ReasonConfig {
     pub sample_temperature: f64,
     /// Most parameter-search variants of the slow path's program (0: none).
     pub param_variants: usize,
-    /// Frames the fast path samples uniformly.
+    /// Frames the fast path samples uniformly for detection (and captions).
     pub fast_frames: usize,
+    /// Frames per second the fast path reads on-screen text at (see [`scan_rate`]).
+    pub scan_fps: f64,
+    /// Frames the on-screen text scan reads at most at `scan_fps` (see [`scan_rate`]).
+    pub scan_frames: usize,
     /// Language model of the fast path's `choose`/`ask_llm` (`None`: the modules' default).
     pub answer_model: Option<String>,
 }
@@ -126,6 +131,8 @@ impl Default for ReasonConfig {
             sample_temperature: 0.7,
             param_variants: 6,
             fast_frames: 8,
+            scan_fps: 1.0,
+            scan_frames: 120,
             answer_model: None,
         }
     }
@@ -218,8 +225,21 @@ pub fn runs_slow(mode: Mode, theta: f64, fast: Option<f64>) -> bool {
     }
 }
 
-/// The fast path's program for `question`: cheap global evidence from the
-/// modules `registry` has, then `choose` (options) or `ask_llm`.
+/// The fast path's program for `question`: evidence that covers the whole
+/// video from the modules `registry` has, then `choose` (options) or `ask_llm`.
+///
+/// - **Speech**: the subtitles, or without them the Whisper transcript.
+/// - **On-screen text**: `read_text` over frames sampled across the whole
+///   video at [`scan_rate`] (it reads a frame again only where the picture
+///   changed, and merges reads into cues with first- and last-seen times).
+/// - **Shots**: `shots` over the same frames (cut times within one frame gap).
+/// - **People**: `detect(…, "person")` on `fast_frames` frames spread over the
+///   whole video.
+/// - **Captions**, when a `caption` module is registered.
+///
+/// The evidence is rendered in time order with timestamps; over the answer
+/// module's token budget, the items most relevant to the question and options
+/// are kept.
 pub fn fast_program(question: &Question, registry: &Registry, config: &ReasonConfig) -> String {
     let has = |m: &str| registry.get(m).is_some();
     let mut lines = Vec::new();
@@ -232,10 +252,26 @@ pub fn fast_program(question: &Question, registry: &Registry, config: &ReasonCon
         evidence.push("speech");
     }
     if has("sample") {
-        lines.push(format!("frames = sample(video, count: {})", config.fast_frames.max(1)));
+        let scan = match question.video.duration {
+            Some(d) if d > 0.0 => format!("fps: {}", fmt_rate(scan_rate(d, config))),
+            _ => format!("count: {}", config.scan_frames.max(1)),
+        };
+        // Larger pictures are scaled down to SCAN_SIZE; smaller ones are read as they are.
+        let size = match question.video.size {
+            Some((w, h)) if w.max(h) <= SCAN_SIZE => String::new(),
+            _ => format!(", size: {SCAN_SIZE}"),
+        };
+        lines.push(format!("scan = sample(video, {scan}{size})"));
         if has("read_text") {
-            lines.push("on_screen = read_text(frames)".to_string());
+            lines.push("on_screen = read_text(scan)".to_string());
             evidence.push("on_screen");
+        }
+        if has("shots") {
+            lines.push("cuts = shots(scan)".to_string());
+            evidence.push("cuts");
+        }
+        if has("detect") || has("caption") {
+            lines.push(format!("frames = sample(video, count: {})", config.fast_frames.max(1)));
         }
         if has("detect") {
             lines.push("people = detect(frames, \"person\")".to_string());
@@ -254,6 +290,40 @@ pub fn fast_program(question: &Question, registry: &Registry, config: &ReasonCon
         format!("answer choose(question, options, evidence: {evidence}{model})")
     });
     lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// Longest side of the frames the fast path reads text from: 720p keeps
+/// captions legible for OCR and costs a quarter of 1080p.
+pub const SCAN_SIZE: u32 = 1280;
+
+/// Frames per second the fast path reads on-screen text at, for a video of
+/// `duration` seconds: [`ReasonConfig::scan_fps`] while that gives at most
+/// [`ReasonConfig::scan_frames`] frames, then lower so it gives that many
+/// (plus one frame per [`LONG_VIDEO_STEP`] seconds beyond, so a long video
+/// still gets a frame every few tens of seconds): the fast path's cost grows
+/// with the duration, slower than it.
+pub fn scan_rate(duration: f64, config: &ReasonConfig) -> f64 {
+    let cap = config.scan_frames.max(1) as f64;
+    let wanted = duration * config.scan_fps;
+    if wanted <= cap {
+        return config.scan_fps;
+    }
+    let frames = cap + (duration - cap / config.scan_fps.max(1e-3)).max(0.0) / LONG_VIDEO_STEP;
+    (frames / duration).max(1e-3)
+}
+
+/// Seconds per extra scanned frame beyond the scan budget (see [`scan_rate`]).
+pub const LONG_VIDEO_STEP: f64 = 30.0;
+
+/// A rate as a vprog number literal with at most 3 decimals.
+fn fmt_rate(r: f64) -> String {
+    let s = format!("{r:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.contains('.') {
+        s.to_string()
+    } else {
+        format!("{s}.0")
+    }
 }
 
 /// `s` as a vprog string literal, escaped by the language's own printer.
@@ -490,7 +560,8 @@ mod tests {
         let p = fast_program(&q, &registry, &config);
         assert!(
             p.contains("speech = subtitles(video)")
-                && p.contains("answer choose(question, options, evidence: [speech, on_screen, people])"),
+                && p.contains("scan = sample(video, count: 120)")
+                && p.contains("answer choose(question, options, evidence: [speech, on_screen, cuts, people])"),
             "{p}"
         );
         q.video.subtitles = Some(false);
@@ -501,7 +572,7 @@ mod tests {
         let config = ReasonConfig { answer_model: Some("smollm2-135m-instruct".into()), ..config };
         let p = fast_program(&q, &registry, &config);
         assert!(
-            !p.contains("speech") && p.contains("ask_llm(question, evidence: [on_screen, people], model: \"smollm2-135m-instruct\")"),
+            !p.contains("speech") && p.contains("ask_llm(question, evidence: [on_screen, cuts, people], model: \"smollm2-135m-instruct\")"),
             "{p}"
         );
         for options in [false, true] {
@@ -510,5 +581,33 @@ mod tests {
         q.options = vec!["a".into(), "b".into()];
         let p = fast_program(&q, &registry, &config);
         assert!(crate::validate::check_program(&p, &registry, true).is_valid(), "{p}");
+        // A known duration and size: the scan covers the whole video at its rate,
+        // scaled down only when the pictures are larger than SCAN_SIZE.
+        q.video.duration = Some(60.0);
+        q.video.size = Some((640, 360));
+        let p = fast_program(&q, &registry, &config);
+        assert!(p.contains("scan = sample(video, fps: 1.0)\n"), "{p}");
+        q.video.duration = Some(600.0);
+        q.video.size = Some((3840, 2160));
+        let p = fast_program(&q, &registry, &config);
+        assert!(p.contains("scan = sample(video, fps: 0.227, size: 1280)\n"), "{p}");
+        assert!(crate::validate::check_program(&p, &registry, true).is_valid(), "{p}");
+    }
+
+    #[test]
+    fn the_text_scan_grows_slower_than_the_duration() {
+        let config = ReasonConfig::default();
+        let frames = |d: f64| d * scan_rate(d, &config);
+        assert_eq!(scan_rate(10.0, &config), 1.0);
+        assert!((frames(120.0) - 120.0).abs() < 1e-9);
+        assert!((frames(600.0) - 136.0).abs() < 1e-9, "{}", frames(600.0));
+        assert!((frames(3600.0) - 236.0).abs() < 1e-9, "{}", frames(3600.0));
+        let mut last = 0.0;
+        for d in [1.0, 30.0, 119.0, 121.0, 600.0, 3600.0, 36_000.0] {
+            assert!(frames(d) >= last, "more video is never read less: {d}");
+            last = frames(d);
+        }
+        assert_eq!(fmt_rate(1.0), "1.0");
+        assert_eq!(fmt_rate(0.22666), "0.227");
     }
 }

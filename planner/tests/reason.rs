@@ -156,7 +156,7 @@ async fn a_confident_fast_answer_stands_and_a_forced_low_confidence_takes_the_sl
     assert!(fast.search.is_none() && s.backend.calls() == 0);
     let f = fast.fast.as_ref().expect("the fast path ran");
     let program = &f.program;
-    assert!(program.contains("subtitles(video)") && program.contains("read_text(frames)") && program.contains("choose("), "{program}");
+    assert!(program.contains("subtitles(video)") && program.contains("read_text(scan)") && program.contains("choose("), "{program}");
     assert!(f.answer.is_some() && f.confidence > 0.0 && f.confidence < 1.0, "{f:?}");
     assert_eq!(fast.answer, f.answer);
     assert!(fast.fast_llm_calls >= 1, "the fast choose is a language-model request");

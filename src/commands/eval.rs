@@ -356,7 +356,7 @@ fn run_set(
             "llm": reason.llm.llm, "model": reason.llm.model, "seed": reason.llm.seed, "theta": config.theta,
             "search": format!("{:?}", reason.search).to_lowercase(), "iterations": reason.iterations,
             "max_llm_calls": reason.max_llm_calls, "param_variants": reason.param_variants,
-            "fast_frames": reason.fast_frames, "answer_model": reason.answer_model,
+            "fast_frames": reason.fast_frames, "scan_fps": reason.scan_fps, "scan_frames": reason.scan_frames, "answer_model": reason.answer_model,
         }),
     };
     let meta_path = out.join("eval.json");

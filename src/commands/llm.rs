@@ -57,6 +57,7 @@ pub fn facts(video: &VideoRef) -> VideoFacts {
         duration: (video.info.duration > 0.0).then_some(video.info.duration),
         subtitles: Some(video.subtitles.is_some() || has("subtitle")),
         audio: Some(has("audio")),
+        size: (video.info.width > 0 && video.info.height > 0).then_some((video.info.width, video.info.height)),
     }
 }
 

@@ -23,8 +23,8 @@ use crate::cli::{ReasonArgs, ReasonMode, SearchStrategy};
 /// Memory budget of the step cache the paths and rollouts share.
 const MEMORY_CACHE_BYTES: usize = 2 << 30;
 
-/// The calibration shipped with vprog: `vprog calibrate` on
-/// `examples/bench/media.jsonl` with the default models
+/// The calibration shipped with vprog: `vprog calibrate` on the dev split
+/// of the labelled set (`examples/bench/dev.jsonl`) with the default models
 /// (`planner/calibration.json`).
 pub const SHIPPED_CALIBRATION: &str = include_str!("../../planner/calibration.json");
 
@@ -57,7 +57,8 @@ pub fn theta(args: &ReasonArgs) -> anyhow::Result<Theta> {
         return Ok(Theta { value: c.theta, source: format!("calibration {}", path.display()) });
     }
     let c = Calibration::from_json(SHIPPED_CALIBRATION).map_err(|e| anyhow::anyhow!("the shipped calibration is damaged: {e}"))?;
-    Ok(Theta { value: c.theta, source: "the calibration shipped with vprog (examples/bench/media.jsonl)".into() })
+    let bench = c.source.get("bench").and_then(serde_json::Value::as_str).unwrap_or("its labelled set");
+    Ok(Theta { value: c.theta, source: format!("the calibration shipped with vprog ({bench})") })
 }
 
 /// The reasoning settings of `args`.
@@ -79,6 +80,8 @@ pub fn config(args: &ReasonArgs) -> anyhow::Result<ReasonConfig> {
         budget: Budget { llm_calls: args.max_llm_calls, executions: args.max_executions, wall: args.time_limit },
         param_variants: args.param_variants,
         fast_frames: args.fast_frames as usize,
+        scan_fps: args.scan_fps,
+        scan_frames: args.scan_frames as usize,
         answer_model: args.answer_model.clone(),
         ..ReasonConfig::default()
     })

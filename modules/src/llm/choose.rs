@@ -1,9 +1,9 @@
-//! `choose`: multiple choice by a local language model's likelihood of each option.
+//! `choose`: multiple choice by a local language model.
 //!
-//! # Prompt
+//! # Prompts
 //!
-//! ChatML (both models' chat template), with the system message
-//! [`SYSTEM`], the user message
+//! ChatML (both models' chat template), with the system message [`SYSTEM`]
+//! and the user message
 //!
 //! ```text
 //! Evidence from the video (one line per item, [start-end] times):
@@ -12,51 +12,58 @@
 //! Question: <question>
 //! ```
 //!
-//! and the assistant turn opened with [`ANSWER_PREFIX`] (`Answer:`). The
-//! prompt is run once (prefill); its KV cache is shared by every option.
+//! and the assistant turn opened with [`ANSWER_PREFIX`] (`Answer:`): the
+//! **cloze prompt** ([`cloze_prompt`]). The **lettered prompt**
+//! ([`lettered_prompt`]) adds the options as `A. ...` lines and asks for the
+//! letter. Both share the evidence, so the second reuses the first's keys and
+//! values ([`super::model::PrefixCache`]). Two **content-free** versions
+//! (evidence `(none)`, question and options `N/A`) give each answer's prior.
 //!
-//! # Scoring (`scoring = "likelihood"`, the default)
+//! # Scores
 //!
-//! Each option is scored as the continuation of `Answer:`: the tokens of
-//! `" " + option` followed by `<|im_end|>` (so an option that is only the
-//! start of a likelier answer is not favoured). One forward pass per option,
-//! from a clone of the prompt's cache, gives the log-probability of every
-//! answer token. The option's score is the **mean token log-probability**
-//! (natural log) over its tokens and the `<|im_end|>`: length-normalised, so
-//! long options are not penalised for their length. `scores` holds these
-//! means; the choice is the highest (ties: lowest index); `confidence` is its
-//! share of `softmax(scores)` over the options (shares sum to 1).
+//! Every call computes every score of every option (noted in the trace as
+//! `options`, so methods can be compared on the same run):
 //!
-//! The options are deliberately **not** listed in the prompt, and the answer
-//! follows a space: on the TED test question ("What does the speaker teach?",
-//! evidence saying "I teach entrepreneurship") SmolLM2-135M picked `cooking`
-//! when the options were listed (its prior wins over the evidence) and when
-//! the answer started the turn without a space (`ent|reprene|urs|hip` instead
-//! of the ` entrepreneurship` token the evidence uses), and `physics` with
-//! letter scoring; unlisted, after a space, it picks `entrepreneurship` with
-//! confidence 0.77 (and `cooking` without the evidence).
+//! - `sum`: the log-probability (natural log) of the option as the
+//!   continuation of the cloze prompt: the tokens of `" " + option` and then
+//!   `<|im_end|>` (so an option that only starts a likelier answer is not
+//!   favoured); one forward pass per option from a copy of the prompt's cache;
+//! - `mean`: that sum divided by the number of tokens. It favours long
+//!   options whose later tokens are predictable from their first ones;
+//! - `prior`: the same continuation's log-probability after the content-free
+//!   cloze prompt, and `pmi = sum − prior` (pointwise mutual information with
+//!   the evidence and question, after Holtzman et al., 2021: an option is not
+//!   rewarded for being a likely string in general);
+//! - `letter`: the log-probability of the option's letter (` A`, ` B`, ...)
+//!   as the first answer token of the lettered prompt, renormalised over the
+//!   options' letters;
+//! - `letter_calibrated`: `letter − letter_prior`, where `letter_prior` is the
+//!   same after the content-free lettered prompt (contextual calibration, Zhao
+//!   et al., 2021: a small model's preference for a letter as such cancels).
 //!
-//! # Scoring (`scoring = "letter"`)
-//!
-//! The options are listed as `A. ...`, `B. ...` and the model is asked for
-//! the letter; the score of an option is the log-probability of ` A`, ` B`,
-//! ... as the first answer token (no per-option pass). `confidence` is again
-//! the softmax share. Small models answer letters close to position bias.
+//! `scoring` picks the score the choice follows (the highest wins, ties: the
+//! lowest index); `scores` holds it for every option. `confidence` is the
+//! chosen option's share of `softmax(scores / T)`, where `T` is the scoring's
+//! temperature ([`Scoring::temperature`]), fitted on the dev split of the
+//! labelled set (`examples/bench/README.md`) so the confidence is calibrated.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use candle_core::IndexOp;
+use candle_core::{IndexOp, Tensor};
 use serde::Serialize;
 use vprog_runtime::value::Choice;
 use vprog_runtime::{Args, CachePolicy, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value};
 
-use super::model::{candle_err, log_softmax};
-use super::render::{note_render, render};
+use super::model::{candle_err, log_softmax, KvCache};
+use super::render::{note_render, render_with, Ranker, RenderOptions};
 use super::{chatml, evidence_arg, int_arg, load_llm, model_arg, Llm, DEFAULT_MODEL};
 use crate::model_store::ModelStore;
 use crate::reasoning::choose::softmax;
+use crate::retrieval::embed::Embedder;
+use crate::retrieval::relevance::relevance;
+use vprog_models::catalog;
 
 /// The system message of `choose`.
 pub const SYSTEM: &str = "You answer questions about a video. Use the evidence extracted from the video; the answer is one of the options.";
@@ -66,31 +73,113 @@ pub const SYSTEM: &str = "You answer questions about a video. Use the evidence e
 /// sentence of the evidence, e.g. ` entrepreneurship`, not `ent|reprene|urs|hip`).
 pub const ANSWER_PREFIX: &str = "Answer:";
 
-/// How options are scored.
+/// Which score the choice follows (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Scoring {
-    /// Mean log-probability of the option's tokens (and `<|im_end|>`) as the answer.
-    Likelihood,
-    /// Log-probability of the option's letter as the first answer token.
+    /// Mean token log-probability of the option in the cloze prompt.
+    Mean,
+    /// Summed token log-probability of the option in the cloze prompt.
+    Sum,
+    /// The sum minus the option's content-free prior.
+    Pmi,
+    /// Log-probability of the option's letter in the lettered prompt.
     Letter,
+    /// The letter's log-probability minus its content-free prior.
+    LetterCalibrated,
 }
 
-/// One option's scoring detail (noted in the trace).
+impl Scoring {
+    /// Every scoring, in the order of [`Scoring::name`]s in the module's doc.
+    pub const ALL: [Scoring; 5] = [Scoring::Mean, Scoring::Sum, Scoring::Pmi, Scoring::Letter, Scoring::LetterCalibrated];
+
+    /// The default: the most accurate on the dev split (`examples/bench/README.md`).
+    pub const DEFAULT: Scoring = Scoring::Sum;
+
+    /// Its name as the `scoring` argument takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scoring::Mean => "mean",
+            Scoring::Sum => "sum",
+            Scoring::Pmi => "pmi",
+            Scoring::Letter => "letter",
+            Scoring::LetterCalibrated => "letter_calibrated",
+        }
+    }
+
+    /// The scoring named `s` (`likelihood` is the old name of `mean`).
+    pub fn parse(s: &str) -> Option<Scoring> {
+        match s {
+            "likelihood" => Some(Scoring::Mean),
+            _ => Scoring::ALL.into_iter().find(|m| m.name() == s),
+        }
+    }
+
+    /// The softmax temperature that turns its scores into calibrated
+    /// probabilities: fitted on the dev split by minimising the negative
+    /// log-likelihood of the right options (temperature scaling).
+    pub fn temperature(self) -> f64 {
+        match self {
+            // `python3 scripts/analysis/choose_scoring.py` on `vprog eval
+            // examples/bench/dev.jsonl --mode fast` (30 items, Qwen2.5-Coder-0.5B).
+            Scoring::Mean => 0.892,
+            Scoring::Sum => 5.431,
+            Scoring::Pmi => 5.518,
+            Scoring::Letter => 0.888,
+            Scoring::LetterCalibrated => 1.294,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Scoring::Mean => "mean token log-likelihood of each option as the answer",
+            Scoring::Sum => "summed token log-likelihood of each option as the answer",
+            Scoring::Pmi => "log-likelihood of each option as the answer minus its content-free prior (PMI)",
+            Scoring::Letter => "log-probability of each option's letter with the options listed",
+            Scoring::LetterCalibrated => "log-probability of each option's letter minus its content-free prior",
+        }
+    }
+}
+
+/// One option's scores (noted in the trace).
 #[derive(Debug, Clone, Serialize)]
 pub struct OptionScore {
     /// The option.
     pub option: String,
-    /// Its answer tokens as text pieces.
+    /// Its answer tokens as text pieces (cloze prompt).
     pub tokens: Vec<String>,
-    /// Log-probability of each token.
+    /// Log-probability of each token (cloze prompt).
     pub logprobs: Vec<f64>,
     /// Their sum.
     pub sum: f64,
-    /// Their mean (the score, for likelihood scoring).
+    /// Their mean.
     pub mean: f64,
+    /// The sum after the content-free cloze prompt.
+    pub prior: f64,
+    /// `sum − prior`.
+    pub pmi: f64,
+    /// Log-probability of its letter among the options' letters (lettered prompt).
+    pub letter: f64,
+    /// The same after the content-free lettered prompt.
+    pub letter_prior: f64,
+    /// `letter − letter_prior`.
+    pub letter_calibrated: f64,
 }
 
-/// `choose(question, options, evidence = [], model = DEFAULT_MODEL, budget = 1000, scoring = "likelihood")`.
+impl OptionScore {
+    /// Its score under `scoring`.
+    pub fn score(&self, scoring: Scoring) -> f64 {
+        match scoring {
+            Scoring::Mean => self.mean,
+            Scoring::Sum => self.sum,
+            Scoring::Pmi => self.pmi,
+            Scoring::Letter => self.letter,
+            Scoring::LetterCalibrated => self.letter_calibrated,
+        }
+    }
+}
+
+/// `choose(question, options, evidence = [], model = DEFAULT_MODEL, budget = 1000, scoring = "letter")`.
 pub struct Choose {
     sig: Signature,
     store: Arc<ModelStore>,
@@ -101,26 +190,27 @@ impl Choose {
     pub fn new(store: Arc<ModelStore>) -> Choose {
         let sig = Signature::new(
             "choose",
-            "1.0.0",
+            "2.0.0",
             Returns::Is(Type::Choice),
             "Picks the option a local language model finds likeliest as the answer to the question, given the evidence.
 The evidence is rendered into at most `budget` tokens of timestamped lines (see \
-`render_evidence`: coarsened into time windows when too long, truncated with a marker \
-only as a last resort) and put in a ChatML prompt with the question (options not listed), the answer \
-opened with `Answer:`. The prompt is computed once; with `scoring = \"likelihood\"` (default) \
-each option is then scored as the continuation ` <option>` followed by the end-of-turn token, by the \
-MEAN natural-log probability of those tokens (length-normalised; one forward pass per \
-option from a copy of the prompt's KV cache). With `scoring = \"letter\"` the options are \
-lettered A, B, ... and scored by the log-probability of their letter as the first \
-answer token. `scores` holds each option's score; the highest wins (ties: lowest \
-index); `confidence` is its share of softmax(scores) over the options (shares sum to \
-1). `method` names the model and scoring. Deterministic (greedy, no sampling). The \
-trace notes the rendered context, its tokens and granularity, and every option's \
-token log-probabilities. Models: `qwen2.5-coder-0.5b-instruct` (default) or \
-`smollm2-135m-instruct` (`vprog models fetch ID`). No options is an error.",
+`render_evidence`: ranked by relevance to the question and options, then coarsened into time \
+windows when too long) and put in a ChatML prompt with the question. Every option gets \
+five scores, all noted in the trace: `sum` and `mean` (natural-log probability of \
+` <option>` and the end-of-turn token as the continuation of `Answer:`, options not listed), \
+`pmi` (that sum minus the same continuation's log-probability after a content-free prompt), \
+`letter` (log-probability of the option's letter as the first answer token, options listed \
+as A, B, ...) and `letter_calibrated` (minus the letter's content-free prior). `scoring` \
+picks the one the choice follows (default `sum`, the most accurate on the dev split of \
+the labelled set); the highest wins (ties: lowest index). `scores` holds it for each option; \
+`confidence` is the chosen option's share of softmax(scores / T), with T fitted per scoring \
+on the dev split (temperature scaling). `method` names the model and scoring. Deterministic. \
+The trace notes the rendered context, its tokens and granularity, and every option's \
+scores. Models: `qwen2.5-coder-0.5b-instruct` (default) or `smollm2-135m-instruct` \
+(`vprog models fetch ID`). No options, or more than 26, is an error.",
         )
         .param(Param::of("question", Type::Text, "The question being answered."))
-        .param(Param::of("options", Type::list(Type::Text), "The candidate answers (at least one)."))
+        .param(Param::of("options", Type::list(Type::Text), "The candidate answers (1 to 26)."))
         .param(
             Param::of("evidence", Type::Any, "What the answer should be supported by: any value or list of values.")
                 .default(Value::List(Arc::new(Vec::new()))),
@@ -133,8 +223,18 @@ token log-probabilities. Models: `qwen2.5-coder-0.5b-instruct` (default) or \
                 .searchable(200.0, 2000.0),
         )
         .param(
-            Param::of("scoring", Type::Text, "`likelihood` (mean log-prob of each option's tokens) or `letter`.")
-                .default(Value::text("likelihood")),
+            Param::of("min_score", Type::Number, "Cues and boxes whose recognition score (OCR, speech, detection confidence, 0 to 1) is below this are left out of the evidence.")
+                .default(Value::Number(0.0))
+                .range(0.0, 1.0)
+                .searchable(0.0, 0.9),
+        )
+        .param(
+            Param::of("rank", Type::Bool, "Over budget, keep the evidence most relevant to the question and options (BM25 + MiniLM) rather than coarsening it.")
+                .default(Value::Bool(true)),
+        )
+        .param(
+            Param::of("scoring", Type::Text, "`sum` (default), `letter`, `letter_calibrated`, `pmi` or `mean` (`likelihood`: the old name of `mean`).")
+                .default(Value::text(Scoring::DEFAULT.name())),
         )
         .cache(CachePolicy::Disk);
         Choose { sig, store }
@@ -157,24 +257,48 @@ impl Module for Choose {
             return Err(ModuleError::invalid("options", format!("option {i} is empty")));
         }
         let scoring = match args.get("scoring") {
-            None => Scoring::Likelihood,
-            Some(Value::Text(s)) if &**s == "likelihood" => Scoring::Likelihood,
-            Some(Value::Text(s)) if &**s == "letter" => Scoring::Letter,
-            Some(other) => {
-                return Err(ModuleError::invalid("scoring", format!("expected \"likelihood\" or \"letter\", got {}", other.summary())))
-            }
+            None => Scoring::DEFAULT,
+            Some(Value::Text(s)) => Scoring::parse(s).ok_or_else(|| {
+                let names: Vec<&str> = Scoring::ALL.iter().map(|m| m.name()).collect();
+                ModuleError::invalid("scoring", format!("unknown scoring {s:?}: expected one of {}", names.join(", ")))
+            })?,
+            Some(other) => return Err(ModuleError::invalid("scoring", format!("expected a scoring name, got {}", other.summary()))),
         };
-        if scoring == Scoring::Letter && options.len() > 26 {
-            return Err(ModuleError::invalid("options", "letter scoring takes at most 26 options"));
-        }
         let budget = int_arg(&args, "budget", 16, 6000)?;
+        let min_score = match args.get("min_score") {
+            None => 0.0,
+            Some(_) => args.number("min_score")?,
+        };
+        if !(0.0..=1.0).contains(&min_score) {
+            return Err(ModuleError::invalid("min_score", format!("must be in [0, 1], got {min_score}")));
+        }
+        let rank = !matches!(args.get("rank"), Some(Value::Bool(false)));
         let model = model_arg(&args)?;
         let evidence = evidence_arg(&args);
         let llm = load_llm(&self.store, &model, ctx).await?;
-        let out = ctx.blocking(move || choose_with(&llm, &question, &options, &evidence, budget, scoring)).await?;
+        let store = self.store.clone();
+        let (out, ranker_note) = ctx
+            .blocking(move || {
+                // MiniLM when installed; BM25 alone otherwise (noted).
+                let (embedder, note) = match rank.then(|| Embedder::load(&store, catalog::MINILM)) {
+                    None => (None, "off (rank: false)".to_string()),
+                    Some(Ok(e)) => (Some(e), format!("BM25 + {} (alpha {RANK_ALPHA})", catalog::MINILM)),
+                    Some(Err(e)) => (None, format!("BM25 only: {e}")),
+                };
+                let query = format!("{} {}", question.trim(), options.join(" "));
+                let ranker = |lines: &[String]| -> Vec<f64> {
+                    let texts: Vec<String> = lines.iter().map(|l| strip_stamp(l).to_string()).collect();
+                    relevance(embedder.as_deref(), &query, &texts, RANK_ALPHA).unwrap_or_else(|_| vec![0.0; lines.len()])
+                };
+                let opts = RenderOptions { min_score, ranker: rank.then_some(&ranker as &Ranker<'_>) };
+                choose_with(&llm, &question, &options, &evidence, budget, opts, scoring).map(|o| (o, note))
+            })
+            .await?;
+        ctx.note("ranker", ranker_note);
         note_render(ctx, &out.context, &out.report);
         ctx.note("prompt_tokens", out.prompt_tokens);
         ctx.note("prompt_tokens_reused", out.reused_tokens);
+        ctx.note("scoring", scoring.name());
         ctx.note("options", &out.details);
         Ok(Value::Choice(Arc::new(out.choice)))
     }
@@ -188,81 +312,79 @@ pub struct Outcome {
     pub context: String,
     /// How the evidence was rendered.
     pub report: super::render::RenderReport,
-    /// Each option's token log-probabilities.
+    /// Each option's scores.
     pub details: Vec<OptionScore>,
-    /// Tokens in the prompt.
+    /// Tokens in the cloze prompt.
     pub prompt_tokens: usize,
-    /// Prompt tokens whose keys and values came from an earlier prompt with
-    /// the same beginning ([`super::model::PrefixCache`]).
+    /// Cloze-prompt tokens whose keys and values came from an earlier prompt
+    /// with the same beginning ([`super::model::PrefixCache`]).
     pub reused_tokens: usize,
 }
 
-/// Renders the evidence, builds the prompt and scores every option.
+/// Renders the evidence, builds the prompts and scores every option by
+/// every [`Scoring`]; the choice follows `scoring`.
 pub fn choose_with(
     llm: &Llm,
     question: &str,
     options: &[String],
     evidence: &Value,
     budget: usize,
+    render_options: RenderOptions<'_>,
     scoring: Scoring,
 ) -> Result<Outcome, ModuleError> {
-    let tok = &llm.tokenizer;
-    let (context, report) = render(evidence, budget, &|s: &str| tok.count(s));
-    let mut user = String::from("Evidence from the video (one line per item, [start-end] times):\n");
-    user.push_str(if context.is_empty() { "(none)" } else { &context });
-    let _ = write!(user, "\n\nQuestion: {}", question.trim());
-    if scoring == Scoring::Letter {
-        user.push_str("\nOptions:\n");
-        for (i, o) in options.iter().enumerate() {
-            let _ = writeln!(user, "{}. {}", letter(i), o.trim());
-        }
-        user.push_str("Answer with the letter of one option only.");
+    if options.len() > LETTERS.len() {
+        return Err(ModuleError::invalid("options", format!("choose takes at most {} options, got {}", LETTERS.len(), options.len())));
     }
-    let mut prompt_text = chatml(SYSTEM, &user);
-    prompt_text.push_str(ANSWER_PREFIX);
-    let prompt = tok.encode(&prompt_text)?;
-    let (last, cache, reused) = llm.prefixes.prefill(&llm.model, &prompt)?;
-    let last = log_softmax(&last)?.to_vec1::<f32>().map_err(candle_err)?;
-    let lp = |v: &[f32], id: u32| -> f64 { v.get(id as usize).copied().map_or(f64::NEG_INFINITY, f64::from) };
+    let tok = &llm.tokenizer;
+    let (context, report) = render_with(evidence, budget, &|s: &str| tok.count(s), render_options);
+    let context = if context.is_empty() { NO_EVIDENCE.to_string() } else { context };
 
+    // Cloze prompt: options not listed; each option is the continuation of `Answer:`.
+    let prompt = tok.encode(&cloze_prompt(&context, question))?;
+    let (last, cache, reused) = llm.prefixes.prefill(&llm.model, &prompt)?;
     let mut details = Vec::with_capacity(options.len());
     for (i, option) in options.iter().enumerate() {
-        let mut ids = match scoring {
-            Scoring::Likelihood => tok.encode(&format!(" {}", option.trim()))?,
-            Scoring::Letter => tok.encode(&format!(" {}", letter(i)))?,
-        };
-        if scoring == Scoring::Likelihood {
-            if let Some(end) = tok.im_end.or(tok.eos) {
-                ids.push(end);
-            }
-        }
-        if ids.is_empty() {
-            return Err(ModuleError::invalid("options", format!("option {i} has no tokens")));
-        }
-        let mut logprobs = vec![lp(&last, ids[0])];
-        if scoring == Scoring::Likelihood && ids.len() > 1 {
-            let mut c = cache.clone();
-            let logits = llm.model.forward(&ids[..ids.len() - 1], &mut c)?;
-            let logp = log_softmax(&logits)?;
-            for (k, &id) in ids.iter().enumerate().skip(1) {
-                let row = logp.i((k - 1, id as usize)).and_then(|t| t.to_scalar::<f32>()).map_err(candle_err)?;
-                logprobs.push(f64::from(row));
-            }
-        } else if scoring == Scoring::Letter {
-            logprobs.truncate(1);
-        }
-        let sum: f64 = logprobs.iter().sum();
-        let mean = sum / logprobs.len() as f64;
+        let ids = option_ids(llm, i, option)?;
+        let logprobs = continuation(llm, &last, &cache, &ids)?;
         let tokens = ids.iter().map(|&id| tok.tokenizer.decode(&[id], false).unwrap_or_default()).collect();
-        details.push(OptionScore { option: option.clone(), tokens, logprobs, sum, mean });
+        let sum: f64 = logprobs.iter().sum();
+        details.push(OptionScore {
+            option: option.clone(),
+            tokens,
+            mean: sum / logprobs.len() as f64,
+            sum,
+            logprobs,
+            prior: 0.0,
+            pmi: 0.0,
+            letter: 0.0,
+            letter_prior: 0.0,
+            letter_calibrated: 0.0,
+        });
     }
-    let scores: Vec<f64> = details.iter().map(|d| d.mean).collect();
+    // The same continuations after a content-free prompt: each option's prior.
+    let (free_last, free_cache) = fresh_prefill(llm, &tok.encode(&cloze_prompt(NO_EVIDENCE, CONTENT_FREE))?)?;
+    for (i, d) in details.iter_mut().enumerate() {
+        let ids = option_ids(llm, i, &d.option)?;
+        d.prior = continuation(llm, &free_last, &free_cache, &ids)?.iter().sum();
+        d.pmi = d.sum - d.prior;
+    }
+    // Lettered prompt: options listed, the answer's first token is a letter.
+    let letters = letter_ids(llm, options.len())?;
+    let (listed_last, _, _) = llm.prefixes.prefill(&llm.model, &tok.encode(&lettered_prompt(&context, question, options))?)?;
+    let listed = letter_logprobs(&listed_last, &letters)?;
+    let free_options: Vec<String> = options.iter().map(|_| CONTENT_FREE.to_string()).collect();
+    let (free_listed_last, _) = fresh_prefill(llm, &tok.encode(&lettered_prompt(NO_EVIDENCE, CONTENT_FREE, &free_options))?)?;
+    let free_listed = letter_logprobs(&free_listed_last, &letters)?;
+    for (i, d) in details.iter_mut().enumerate() {
+        d.letter = listed[i];
+        d.letter_prior = free_listed[i];
+        d.letter_calibrated = listed[i] - free_listed[i];
+    }
+
+    let scores: Vec<f64> = details.iter().map(|d| d.score(scoring)).collect();
     let (index, _) = scores.iter().enumerate().fold((0, f64::NEG_INFINITY), |(bi, bs), (i, &s)| if s > bs { (i, s) } else { (bi, bs) });
-    let probs = softmax(&scores, 1.0);
-    let method = match scoring {
-        Scoring::Likelihood => format!("choose: {} mean token log-likelihood of each option as the answer", llm.id),
-        Scoring::Letter => format!("choose: {} log-probability of each option's letter", llm.id),
-    };
+    let probs = softmax(&scores, scoring.temperature());
+    let method = format!("choose: {} {}", llm.id, scoring.describe());
     let choice = Choice {
         index,
         option: options.get(index).cloned().unwrap_or_default(),
@@ -273,6 +395,111 @@ pub fn choose_with(
     Ok(Outcome { choice, context, report, details, prompt_tokens: prompt.len(), reused_tokens: reused })
 }
 
+/// Weight of the MiniLM cosine in the relevance ranking (as `retrieve_subtitles`' default).
+pub const RANK_ALPHA: f64 = 0.5;
+
+/// A rendered line without its leading `[MM:SS.s-MM:SS.s]` or `[untimed]` stamp.
+fn strip_stamp(line: &str) -> &str {
+    match line.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((_, rest)) => rest.trim_start(),
+        None => line,
+    }
+}
+
+/// What stands for the evidence when there is none, and in content-free prompts.
+pub const NO_EVIDENCE: &str = "(none)";
+
+/// The question and options of the content-free prompts (contextual calibration's "N/A").
+pub const CONTENT_FREE: &str = "N/A";
+
+/// Answer letters; `choose` takes at most this many options.
+pub const LETTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+fn user_message(context: &str, question: &str) -> String {
+    let mut user = String::from("Evidence from the video (one line per item, [start-end] times):\n");
+    user.push_str(context);
+    let _ = write!(user, "\n\nQuestion: {}", question.trim());
+    user
+}
+
+/// The cloze prompt: evidence and question, the answer opened with [`ANSWER_PREFIX`].
+pub fn cloze_prompt(context: &str, question: &str) -> String {
+    let mut p = chatml(SYSTEM, &user_message(context, question));
+    p.push_str(ANSWER_PREFIX);
+    p
+}
+
+/// The lettered prompt: evidence, question and the options as `A. ...` lines.
+pub fn lettered_prompt(context: &str, question: &str, options: &[String]) -> String {
+    let mut user = user_message(context, question);
+    user.push_str("\nOptions:\n");
+    for (i, o) in options.iter().enumerate() {
+        let _ = writeln!(user, "{}. {}", letter(i), o.trim());
+    }
+    user.push_str("Answer with the letter of one option only.");
+    let mut p = chatml(SYSTEM, &user);
+    p.push_str(ANSWER_PREFIX);
+    p
+}
+
+/// The tokens of ` <option>` and the end of the turn.
+fn option_ids(llm: &Llm, i: usize, option: &str) -> Result<Vec<u32>, ModuleError> {
+    let tok = &llm.tokenizer;
+    let mut ids = tok.encode(&format!(" {}", option.trim()))?;
+    if ids.is_empty() {
+        return Err(ModuleError::invalid("options", format!("option {i} has no tokens")));
+    }
+    if let Some(end) = tok.im_end.or(tok.eos) {
+        ids.push(end);
+    }
+    Ok(ids)
+}
+
+/// The token of ` A`, ` B`, ... for `n` options.
+fn letter_ids(llm: &Llm, n: usize) -> Result<Vec<u32>, ModuleError> {
+    (0..n)
+        .map(|i| {
+            let ids = llm.tokenizer.encode(&format!(" {}", letter(i)))?;
+            match ids.as_slice() {
+                [id] => Ok(*id),
+                _ => Err(ModuleError::Failed(format!("language model {}: the letter {} is not one token", llm.id, letter(i)))),
+            }
+        })
+        .collect()
+}
+
+/// Log-probabilities of the letters among themselves (renormalised over the `letters`).
+fn letter_logprobs(last: &Tensor, letters: &[u32]) -> Result<Vec<f64>, ModuleError> {
+    let all = log_softmax(last)?.to_vec1::<f32>().map_err(candle_err)?;
+    let raw: Vec<f64> = letters.iter().map(|&id| all.get(id as usize).copied().map_or(f64::NEG_INFINITY, f64::from)).collect();
+    let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let norm = max + raw.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
+    Ok(raw.iter().map(|l| l - norm).collect())
+}
+
+/// A prompt run from an empty cache, outside the prefix cache (content-free prompts are short and would only evict useful entries).
+fn fresh_prefill(llm: &Llm, prompt: &[u32]) -> Result<(Tensor, KvCache), ModuleError> {
+    let mut cache = KvCache::default();
+    let last = llm.model.forward_last(prompt, &mut cache)?;
+    Ok((last, cache))
+}
+
+/// Log-probability of each token of `ids` continuing a prompt whose last logits are `last` and cache `cache`.
+fn continuation(llm: &Llm, last: &Tensor, cache: &KvCache, ids: &[u32]) -> Result<Vec<f64>, ModuleError> {
+    let first = log_softmax(last)?.to_vec1::<f32>().map_err(candle_err)?;
+    let mut logprobs = vec![ids.first().and_then(|&id| first.get(id as usize)).copied().map_or(f64::NEG_INFINITY, f64::from)];
+    if ids.len() > 1 {
+        let mut c = cache.clone();
+        let logits = llm.model.forward(&ids[..ids.len() - 1], &mut c)?;
+        let logp = log_softmax(&logits)?;
+        for (k, &id) in ids.iter().enumerate().skip(1) {
+            let row = logp.i((k - 1, id as usize)).and_then(|t| t.to_scalar::<f32>()).map_err(candle_err)?;
+            logprobs.push(f64::from(row));
+        }
+    }
+    Ok(logprobs)
+}
+
 fn letter(i: usize) -> char {
-    char::from(b'A' + (i % 26) as u8)
+    LETTERS.as_bytes().get(i).map_or('?', |&b| char::from(b))
 }

@@ -73,12 +73,16 @@ pub struct RenderReport {
     pub coarsened: bool,
     /// Whether lines were cut to fit.
     pub truncated: bool,
+    /// Whether the most relevant items were kept instead (see [`RenderOptions::ranker`]).
+    pub ranked: bool,
+    /// Items left out for a score below [`RenderOptions::min_score`].
+    pub items_below_min_score: usize,
 }
 
 /// One piece of evidence.
 #[derive(Debug, Clone)]
 enum Item {
-    Cue { start: f64, end: f64, text: String, source: String },
+    Cue { start: f64, end: f64, text: String, source: String, score: Option<f64> },
     Boxes { time: f64, labels: Vec<String> },
     DetectionsHeader { start: f64, end: f64, frames: usize, with_boxes: usize },
     Track { start: f64, end: f64, id: u32, label: String, points: usize, from: (f32, f32), to: (f32, f32) },
@@ -127,7 +131,7 @@ fn collect(v: &Value, out: &mut Vec<Item>) {
     match v {
         Value::TimedText(t) => {
             for c in &t.cues {
-                out.push(Item::Cue { start: c.start, end: c.end, text: one_line(&c.text), source: c.source.clone() });
+                out.push(Item::Cue { start: c.start, end: c.end, text: one_line(&c.text), source: c.source.clone(), score: c.score });
             }
         }
         Value::Detections(d) => collect_detections(d, out),
@@ -201,7 +205,7 @@ fn item_lines(items: &[&Item], mixed_sources: bool) -> Vec<String> {
     items
         .iter()
         .map(|item| match item {
-            Item::Cue { start, end, text, source } => {
+            Item::Cue { start, end, text, source, .. } => {
                 if mixed_sources {
                     format!("{} ({source}) {text}", stamp(*start, *end))
                 } else {
@@ -253,7 +257,7 @@ fn window_lines(items: &[&Item], w: f64, mixed_sources: bool) -> Vec<(String, us
         let mut tracks: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
         for it in group {
             match it {
-                Item::Cue { start, end, text, source } => {
+                Item::Cue { start, end, text, source, .. } => {
                     let e = by_source.entry(source.as_str()).or_insert((*start, *end, Vec::new(), 0));
                     e.0 = e.0.min(*start);
                     e.1 = e.1.max(*end);
@@ -302,10 +306,33 @@ fn window_lines(items: &[&Item], w: f64, mixed_sources: bool) -> Vec<(String, us
     lines
 }
 
+/// Scores lines of evidence by relevance (higher is more relevant), one score per line.
+pub type Ranker<'a> = dyn Fn(&[String]) -> Vec<f64> + 'a;
+
+/// How [`render_with`] filters and ranks the evidence.
+#[derive(Clone, Copy, Default)]
+pub struct RenderOptions<'a> {
+    /// Cues and boxes whose score (recognition confidence: OCR, ASR,
+    /// detection) is below this are left out; `0` keeps all.
+    pub min_score: f64,
+    /// When the items are over budget, keep the most relevant ones (in time
+    /// order) instead of coarsening.
+    pub ranker: Option<&'a Ranker<'a>>,
+}
+
 /// Renders `evidence` within `budget` tokens as counted by `count`.
 pub fn render(evidence: &Value, budget: usize, count: &dyn Fn(&str) -> usize) -> (String, RenderReport) {
+    render_with(evidence, budget, count, RenderOptions::default())
+}
+
+/// Renders `evidence` within `budget` tokens as counted by `count`, leaving
+/// out what scores below `options.min_score`; over budget, the items the
+/// `options.ranker` finds most relevant are kept (in time order) when one is
+/// given, otherwise the evidence is coarsened.
+pub fn render_with(evidence: &Value, budget: usize, count: &dyn Fn(&str) -> usize, options: RenderOptions<'_>) -> (String, RenderReport) {
     let mut items = Vec::new();
     collect(evidence, &mut items);
+    let dropped_low = drop_below(&mut items, options.min_score);
     let mut ordered: Vec<&Item> = items.iter().filter(|i| i.start().is_none()).collect();
     let mut timed: Vec<&Item> = items.iter().filter(|i| i.start().is_some()).collect();
     timed.sort_by(|a, b| a.start().unwrap_or(0.0).total_cmp(&b.start().unwrap_or(0.0)));
@@ -336,6 +363,8 @@ pub fn render(evidence: &Value, budget: usize, count: &dyn Fn(&str) -> usize) ->
         items_dropped: 0,
         coarsened: level > 0,
         truncated: false,
+        ranked: false,
+        items_below_min_score: 0,
     };
 
     // Level 0.
@@ -343,7 +372,16 @@ pub fn render(evidence: &Value, budget: usize, count: &dyn Fn(&str) -> usize) ->
     let text = join(&lines);
     let tokens = count(&text);
     if tokens <= budget {
-        return (text, report(0, "items".into(), None, tokens, lines.len()));
+        let mut r = report(0, "items".into(), None, tokens, lines.len());
+        r.items_below_min_score = dropped_low;
+        return (text, r);
+    }
+    if let Some(ranker) = options.ranker {
+        if let Some((text, mut r)) = ranked(&ordered, &lines, ranker, budget, count) {
+            r.items = n_items;
+            r.items_below_min_score = dropped_low;
+            return (text, r);
+        }
     }
     // Coarser levels.
     let mut level = 0;
@@ -424,6 +462,7 @@ pub fn render(evidence: &Value, budget: usize, count: &dyn Fn(&str) -> usize) ->
     let mut r = report(level, granularity, w, tokens, total_lines);
     r.items_dropped = dropped;
     r.truncated = true;
+    r.items_below_min_score = dropped_low;
     (text, r)
 }
 
@@ -496,6 +535,77 @@ pub fn note_render(ctx: &StepContext, text: &str, report: &RenderReport) {
     }
 }
 
+/// Drops cues and boxes scoring below `min` (items without a score stay);
+/// how many items went.
+fn drop_below(items: &mut Vec<Item>, min: f64) -> usize {
+    if min <= 0.0 {
+        return 0;
+    }
+    let before = items.len();
+    items.retain(|i| !matches!(i, Item::Cue { score: Some(s), .. } if *s < min));
+    before - items.len()
+}
+
+/// The most relevant level-0 `lines` (one per item of `ordered`) that fit
+/// `budget` together, in time order; untimed facts and detection headers are
+/// always kept. `None` when not even those fit.
+fn ranked(
+    ordered: &[&Item],
+    lines: &[(String, usize)],
+    ranker: &Ranker<'_>,
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Option<(String, RenderReport)> {
+    let texts: Vec<String> = lines.iter().map(|(l, _)| l.clone()).collect();
+    let scores = ranker(&texts);
+    if scores.len() != lines.len() {
+        return None;
+    }
+    let pinned = |i: usize| matches!(ordered.get(i), Some(Item::Untimed { .. } | Item::DetectionsHeader { .. }));
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by(|&a, &b| pinned(b).cmp(&pinned(a)).then(scores[b].total_cmp(&scores[a])).then(a.cmp(&b)));
+    let mut keep = vec![false; lines.len()];
+    let mut used = 0;
+    debug_assert_eq!(ordered.len(), lines.len());
+    for &i in &order {
+        let cost = count(&texts[i]) + 1;
+        if used + cost <= budget {
+            keep[i] = true;
+            used += cost;
+        } else if pinned(i) {
+            return None;
+        }
+    }
+    // Per-line counts can differ from the joined text's at the seams: drop the
+    // least relevant kept lines until the joined text fits.
+    let mut kept: Vec<usize> = (0..lines.len()).filter(|&i| keep[i]).collect();
+    let joined = |kept: &[usize]| kept.iter().map(|&i| texts[i].as_str()).collect::<Vec<_>>().join("\n");
+    let mut text = joined(&kept);
+    let mut tokens = count(&text);
+    while tokens > budget {
+        let worst = (0..kept.len()).filter(|&k| !pinned(kept[k])).min_by(|&a, &b| scores[kept[a]].total_cmp(&scores[kept[b]]))?;
+        kept.remove(worst);
+        text = joined(&kept);
+        tokens = count(&text);
+    }
+    let n = kept.len();
+    let report = RenderReport {
+        level: 0,
+        granularity: format!("items ranked by relevance, {n} of {} kept", lines.len()),
+        window_s: None,
+        tokens,
+        budget,
+        items: lines.len(),
+        lines: n,
+        items_dropped: lines.len() - n,
+        coarsened: false,
+        truncated: false,
+        ranked: true,
+        items_below_min_score: 0,
+    };
+    Some((text, report))
+}
+
 fn join(lines: &[(String, usize)]) -> String {
     lines.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>().join("\n")
 }
@@ -544,6 +654,46 @@ mod tests {
         assert!(r.truncated && r.items_dropped > 0, "{r:?}");
         assert!(text.contains("[... truncated:"), "{text}");
         assert!(words(&text) <= 20, "{text}");
+    }
+
+    #[test]
+    fn over_budget_the_most_relevant_items_are_kept_in_time_order() {
+        let ev = Value::List(Arc::new(vec![Value::Int(7), cues(40)]));
+        // Relevance: cues 5 and 30 matter, then the higher the number the better.
+        let ranker = |lines: &[String]| -> Vec<f64> {
+            lines
+                .iter()
+                .map(|l| match l {
+                    l if l.contains("number 5 ") || l.contains("number 30 ") => 100.0,
+                    l if l.contains("[untimed]") => 0.0,
+                    l => l.split_whitespace().nth(3).and_then(|n| n.parse::<f64>().ok()).unwrap_or(0.0),
+                })
+                .collect()
+        };
+        let (text, r) = render_with(&ev, 30, &words, RenderOptions { min_score: 0.0, ranker: Some(&ranker) });
+        assert!(r.ranked && !r.coarsened && !r.truncated, "{r:?}");
+        assert!(r.tokens <= 30 && r.items_dropped > 0, "{r:?}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.first(), Some(&"[untimed] number: 7"), "untimed facts are always kept: {text}");
+        assert!(text.contains("number 5 ") && text.contains("number 30 ") && text.contains("number 39 "), "{text}");
+        assert!(!text.contains("number 6 "), "{text}");
+        let pos = |n: &str| text.find(n).unwrap_or(usize::MAX);
+        assert!(pos("number 5 ") < pos("number 30 ") && pos("number 30 ") < pos("number 39 "), "time order: {text}");
+        // Within budget nothing is ranked away.
+        let (_, r) = render_with(&cues(3), 1000, &words, RenderOptions { min_score: 0.0, ranker: Some(&ranker) });
+        assert!(!r.ranked && r.items_dropped == 0);
+    }
+
+    #[test]
+    fn low_scoring_cues_are_left_out() {
+        let cue = |text: &str, score: Option<f64>| Cue { start: 1.0, end: 2.0, text: text.into(), score, bbox: None, source: "ocr".into() };
+        let v =
+            Value::TimedText(Arc::new(TimedText { cues: vec![cue("sure", Some(0.9)), cue("guess", Some(0.2)), cue("unscored", None)] }));
+        let (text, r) = render_with(&v, 100, &words, RenderOptions { min_score: 0.5, ranker: None });
+        assert!(text.contains("sure") && text.contains("unscored") && !text.contains("guess"), "{text}");
+        assert_eq!(r.items_below_min_score, 1);
+        let (text, _) = render(&v, 100, &words);
+        assert!(text.contains("guess"));
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! - [`bm25`]: the BM25 index and its word tokeniser.
 //! - [`cache`]: the per-video cache of cue embeddings (memory and disk).
 //! - [`retrieve`]: the module and its score fusion.
+//! - [`relevance`]: the same fusion over any lines of text (used by `choose`).
 
 pub mod bm25;
 pub mod cache;
 pub mod embed;
+pub mod relevance;
 pub mod retrieve;
 
 use std::sync::Arc;

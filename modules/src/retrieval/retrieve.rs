@@ -34,6 +34,7 @@ use vprog_runtime::{Args, Module, ModuleError, Param, ParamType, Returns, Signat
 use super::bm25::Bm25;
 use super::cache::{self, EmbeddingCache, Hit, Miss};
 use super::embed::{dot, Embedder};
+use super::relevance::normalise;
 use crate::model_store::ModelStore;
 
 /// Default number of cues returned.
@@ -151,17 +152,6 @@ pub fn split_sentences(text: &str) -> Vec<String> {
         out.push(s.to_string());
     }
     out
-}
-
-/// Min-max normalisation to `[0, 1]` with a given floor (`lo`; `None`: the
-/// minimum). When the spread is ~0 every value maps to `flat`.
-fn normalise(xs: &[f64], lo: Option<f64>, flat: f64) -> Vec<f64> {
-    let min = lo.unwrap_or_else(|| xs.iter().copied().fold(f64::INFINITY, f64::min));
-    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !(max - min).is_finite() || max - min <= 1e-12 {
-        return vec![flat; xs.len()];
-    }
-    xs.iter().map(|x| ((x - min) / (max - min)).clamp(0.0, 1.0)).collect()
 }
 
 /// What the embedding step did.

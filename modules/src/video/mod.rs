@@ -1,5 +1,6 @@
 //! Video modules on the system FFmpeg: opening and probing files
-//! ([`open_video`]), sampling frames ([`sample_clip`], module `sample`) and
+//! ([`open_video`]), sampling frames ([`sample_clip`], module `sample`),
+//! shot boundaries among sampled frames ([`shots`]) and
 //! cutting clips (modules `trim`, `trim_before`, `trim_after`, `trim_around`,
 //! `split`).
 //!
@@ -13,6 +14,7 @@
 mod decode;
 mod probe;
 mod scenes;
+pub mod shots;
 mod timeline;
 
 use std::sync::Arc;
@@ -31,11 +33,12 @@ use timeline::{intersect, windows, MAX_FRAMES};
 /// Largest `size` accepted by `sample`, in pixels.
 pub const MAX_SIZE: u32 = 8192;
 
-/// Registers `sample`, `trim`, `trim_before`, `trim_after`, `trim_around`
+/// Registers `sample`, `shots`, `trim`, `trim_before`, `trim_after`, `trim_around`
 /// and `split`. A name already taken is logged and skipped.
 pub fn register(registry: &mut Registry) {
-    let modules: [Arc<dyn Module>; 6] = [
+    let modules: [Arc<dyn Module>; 7] = [
         Arc::new(Sample::new()),
+        Arc::new(shots::Shots::new()),
         Arc::new(Trim::new()),
         Arc::new(TrimBefore::new()),
         Arc::new(TrimAfter::new()),
