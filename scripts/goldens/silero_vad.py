@@ -170,7 +170,7 @@ def full(pkg):
             {
                 "name": name,
                 "media": rel,
-                "ffmpeg_args": args[:4] + ["MEDIA"] + args[5:],
+                "ffmpeg_args": [("MEDIA" if a == args[6] else a) for a in args],
                 "pcm_sha256": hashlib.sha256(pcm).hexdigest(),
                 "samples": n,
                 "probs": [round(v, 7) for v in probs],

@@ -204,7 +204,8 @@ impl Module for Transcribe {
                         Some(v) => v.spans.iter().map(|s| s.len() as f64 / sr).sum(),
                         None => r.samples.len() as f64 / sr,
                     })
-                    .sum();
+                    .sum::<f64>()
+                    .max(0.0);
                 let vad_note = if !use_vad {
                     serde_json::json!("off (vad: false): all the audio was decoded")
                 } else if vad_model.is_none() {

@@ -229,7 +229,8 @@ pub fn load_file(path: &Path, model_id: &str) -> Result<SileroVad, ModuleError> 
         reason: format!("{reason}; reinstall it with `vprog models fetch {model_id} --force`"),
     };
     let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let vb =
+        VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     SileroVad::load(vb).map_err(|e| bad(format!("not Silero VAD's weights: {e}")))
 }
 
@@ -358,8 +359,7 @@ pub fn mean_prob(probs: &[f32], range: Range<usize>) -> f64 {
 mod tests {
     use super::*;
 
-    const P: VadParams =
-        VadParams { threshold: 0.5, neg_threshold: 0.35, min_speech_ms: 250, min_silence_ms: 100, speech_pad_ms: 30 };
+    const P: VadParams = VadParams { threshold: 0.5, neg_threshold: 0.35, min_speech_ms: 250, min_silence_ms: 100, speech_pad_ms: 30 };
 
     fn probs(runs: &[(f32, usize)]) -> Vec<f32> {
         runs.iter().flat_map(|&(p, n)| std::iter::repeat_n(p, n)).collect()

@@ -145,7 +145,8 @@ pub struct Rejected {
 
 /// The compression ratio Whisper uses to spot repetitive text: the text's
 /// UTF-8 length over the length of its zlib stream (default level, as
-/// Python's `zlib.compress`). Empty text gives 0.
+/// Python's `zlib.compress`; zlib-rs's stream can be a byte or two longer or
+/// shorter than CPython's zlib's). Empty text gives 0.
 pub fn compression_ratio(text: &str) -> f64 {
     use std::io::Write;
     let bytes = text.as_bytes();
