@@ -8,5 +8,5 @@ bash scripts/fetch-models.sh debug
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --doc 2>&1 | tee -a "$log"
-cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$log"
+cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee -a "$log"
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"

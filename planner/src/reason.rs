@@ -560,7 +560,7 @@ mod tests {
         let p = fast_program(&q, &registry, &config);
         assert!(
             p.contains("speech = subtitles(video)")
-                && p.contains("scan = sample(video, count: 120)")
+                && p.contains("scan = sample(video, count: 120, size: 1280)\n")
                 && p.contains("answer choose(question, options, evidence: [speech, on_screen, cuts, people])"),
             "{p}"
         );
