@@ -43,6 +43,9 @@ fn eval_args<'a>(bench: &'a str, videos: &'a str, out: &'a str) -> Vec<&'a str> 
         "smollm2-135m-instruct",
         "--fast-frames",
         "2",
+        // A short text scan (about 8 frames): these tests are about resuming and sharding.
+        "--scan-frames",
+        "6",
     ]
 }
 

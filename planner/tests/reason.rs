@@ -142,6 +142,8 @@ fn config(mode: Mode, theta: f64) -> ReasonConfig {
         budget: Budget::default(),
         answer_model: Some(SMALL_MODEL.into()),
         fast_frames: 4,
+        // A short text scan: these tests are about the decision, not coverage.
+        scan_frames: 8,
         ..ReasonConfig::default()
     }
 }
