@@ -18,10 +18,22 @@ from collections import defaultdict
 from pathlib import Path
 
 
+def confidence(path):
+    """A path's confidence, or None where it gave no answer (as the planner sees it)."""
+    if path and path.get("error") is None and path.get("answer") is not None:
+        return path.get("confidence")
+    return None
+
+
+def runs_slow(theta, fast):
+    """Whether auto runs the slow path, as planner::reason::runs_slow."""
+    f = confidence(fast)
+    return f is None or f < theta
+
+
 def decide(theta, fast, slow):
     """'fast', 'slow', 'fallback' or None, as planner::reason::decide in auto mode."""
-    f = fast["confidence"] if fast and fast.get("error") is None and fast.get("answer") is not None else None
-    s = slow["confidence"] if slow and slow.get("error") is None and slow.get("answer") is not None else None
+    f, s = confidence(fast), confidence(slow)
     if f is not None and f >= theta:
         return "fast"
     if f is not None and s is not None:
@@ -58,7 +70,7 @@ def main():
         ok_slow = bool(slow and slow.get("correct"))
         path = decide(args.theta, fast, slow)
         ok_auto = {"fast": ok_fast, "fallback": ok_fast, "slow": ok_slow}.get(path, False)
-        ran_slow = fast is None or fast.get("confidence") is None or fast["confidence"] < args.theta
+        ran_slow = runs_slow(args.theta, fast)
         slow_runs += ran_slow
         cost["fast_only_s"] += (fast or {}).get("seconds") or 0.0
         cost["auto_s"] += ((fast or {}).get("seconds") or 0.0) + (((slow or {}).get("seconds") or 0.0) if ran_slow else 0.0)
