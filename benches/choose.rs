@@ -39,7 +39,8 @@ fn bench(c: &mut Criterion) {
     let question = "What does the speaker teach?";
 
     // One run to report the context size and the prefill rate.
-    let out = choose_with(&llm, question, &options, &evidence, 1000, Default::default(), Scoring::Mean).unwrap_or_else(|e| panic!("{e}"));
+    let out =
+        choose_with(&llm, question, &options, &evidence, 1000, Default::default(), Scoring::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
     let mut cache = vprog_modules::llm::model::KvCache::default();
     let ids = llm.tokenizer.encode(&"the quick brown fox jumps over the lazy dog. ".repeat(100)).unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();
@@ -66,7 +67,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             llm.prefixes.clear();
-            choose_with(&llm, &format!("{question} ({n})"), &options, &evidence, 1000, Default::default(), Scoring::Mean)
+            choose_with(&llm, &format!("{question} ({n})"), &options, &evidence, 1000, Default::default(), Scoring::DEFAULT)
                 .unwrap_or_else(|e| panic!("{e}"))
         })
     });
@@ -75,7 +76,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("qwen0.5b_5_options_1000_token_context_evidence_seen", |b| {
         b.iter(|| {
             n += 1;
-            let out = choose_with(&llm, &format!("{question} ({n})"), &options, &evidence, 1000, Default::default(), Scoring::Mean)
+            let out = choose_with(&llm, &format!("{question} ({n})"), &options, &evidence, 1000, Default::default(), Scoring::DEFAULT)
                 .unwrap_or_else(|e| panic!("{e}"));
             assert!(out.reused_tokens > 800, "reused {} tokens", out.reused_tokens);
             out
