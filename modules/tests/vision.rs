@@ -17,7 +17,7 @@ use vprog_modules::vision::{detect, ocr, track};
 use vprog_modules::ModelStore;
 use vprog_runtime::module::Progress;
 use vprog_runtime::value::{BBox, Clip, Detections, Frame, FrameDetections, TimeRange, TimedText, Tracks, VideoRef};
-use vprog_runtime::{ModuleError, Registry, StepContext, Value};
+use vprog_runtime::{Args, ModuleError, Registry, StepContext, Value};
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -116,14 +116,13 @@ fn describe_cues(t: &TimedText) -> String {
 // OCR
 // ---------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ocr_reads_june_2018_on_the_ted_talk() {
+async fn june_2018_on_the_ted_talk(engine: &str, source: &str) {
     let video = open("ted/test.mp4");
     let frames = sample(&video, 17.0, 23.0, 2.0);
     assert!(frames.len() >= 10, "sampled {} frames", frames.len());
-    let (v, ctx) = ok("read_text", vec![("frames", Value::Frames(frames.clone()))]).await;
+    let (v, ctx) = ok("read_text", vec![("frames", Value::Frames(frames.clone())), ("engine", Value::text(engine))]).await;
     let text = timed_text(v);
-    eprintln!("cues 17-23 s:\n{}", describe_cues(&text));
+    eprintln!("{engine}, cues 17-23 s:\n{}", describe_cues(&text));
     let cue = text
         .cues
         .iter()
@@ -131,7 +130,7 @@ async fn ocr_reads_june_2018_on_the_ted_talk() {
         .unwrap_or_else(|| panic!("no JUNE 2018 among:\n{}", describe_cues(&text)));
     // The caption is on screen at about 18-21 s, lower left.
     assert!(cue.start >= 17.0 && cue.start <= 21.0 && cue.end > cue.start && cue.end <= 23.6, "JUNE 2018 at {}..{}", cue.start, cue.end);
-    assert_eq!(cue.source, ocr::SOURCE);
+    assert_eq!(cue.source, source);
     let score = cue.score.expect("an OCR cue has a score");
     assert!((0.6..=1.0).contains(&score), "score {score}");
     let b = cue.bbox.as_ref().expect("an OCR cue has a box");
@@ -139,8 +138,46 @@ async fn ocr_reads_june_2018_on_the_ted_talk() {
     // One cue for the whole run, not one per frame.
     assert_eq!(text.cues.iter().filter(|c| squash(&c.text).contains("JUNE2018")).count(), 1, "{}", describe_cues(&text));
     let note = ctx.notes.get("read_text").expect("read_text leaves a note");
+    assert_eq!(note["engine"].as_str(), Some(engine));
     assert_eq!(note["frames"].as_u64(), Some(frames.len() as u64));
     assert_eq!(note["read"].as_u64().unwrap_or(0) + note["skipped"].as_u64().unwrap_or(0), frames.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ocr_reads_june_2018_on_the_ted_talk_with_tesseract() {
+    june_2018_on_the_ted_talk("tesseract", ocr::SOURCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ocr_reads_june_2018_on_the_ted_talk_with_ppocr() {
+    june_2018_on_the_ted_talk("ppocr", ocr::PPOCR_SOURCE).await;
+}
+
+/// `engine: "auto"` picks PP-OCR when it is installed, Tesseract otherwise
+/// (said in the note, with the install command); `"ppocr"` without the model
+/// is an error naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn ocr_auto_engine_falls_back_to_tesseract_and_says_so() {
+    let frames = Value::Frames(Arc::new(vec![uniform_frame(0.0, 0)]));
+    let (_, ctx) = ok("read_text", vec![("frames", frames.clone())]).await;
+    assert_eq!(ctx.notes.get("read_text").expect("note")["engine"].as_str(), Some("ppocr"), "PP-OCR is installed for the tests");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let mut r = Registry::new();
+    vprog_modules::vision::register(&mut r, &Arc::new(ModelStore::at(empty.path())));
+    let module = r.get("read_text").expect("read_text");
+    let ctx = StepContext::standalone("test");
+    module.call(Args::with_defaults(module.signature(), vec![("frames", frames.clone())], vec![]), &ctx).await.expect("auto falls back");
+    let note = ctx.notes.get("read_text").expect("note");
+    assert_eq!(note["engine"].as_str(), Some("tesseract"));
+    assert!(note["fallback"].as_str().is_some_and(|s| s.contains("vprog models fetch pp-ocrv6-small")), "{note}");
+    let ctx = StepContext::standalone("test");
+    let e = module
+        .call(Args::with_defaults(module.signature(), vec![("frames", frames.clone()), ("engine", Value::text("ppocr"))], vec![]), &ctx)
+        .await
+        .expect_err("ppocr without the model");
+    assert!(matches!(e, ModuleError::MissingModel { .. }) && e.to_string().contains("vprog models fetch pp-ocrv6-small"), "{e}");
+    let e = err("read_text", vec![("frames", frames), ("engine", Value::text("easyocr"))]).await;
+    assert!(matches!(e, ModuleError::InvalidArgument { .. }) && e.to_string().contains("tesseract"), "{e}");
 }
 
 /// Reads the whole talk at 1 fps: finds "RECORDED AT TEDSalon" (on screen
@@ -199,7 +236,7 @@ async fn ocr_rejects_bad_arguments_and_names_missing_language_data() {
     assert!(matches!(e, ModuleError::InvalidArgument { .. }) && e.to_string().contains("11"), "{e}");
     let e = err("read_text", vec![("frames", frames.clone()), ("lang", Value::text("eng; rm"))]).await;
     assert!(matches!(e, ModuleError::InvalidArgument { .. }), "{e}");
-    let e = err("read_text", vec![("frames", frames), ("lang", Value::text("qqq"))]).await;
+    let e = err("read_text", vec![("frames", frames), ("lang", Value::text("qqq")), ("engine", Value::text("tesseract"))]).await;
     assert!(matches!(e, ModuleError::MissingModel { .. }) && e.to_string().contains("apt-get install tesseract-ocr-qqq"), "{e}");
     // A frame whose buffer does not match its size.
     let broken = Frame { time: 0.0, width: 100, height: 100, rgb: Arc::from(vec![0u8; 10]) };
@@ -218,7 +255,7 @@ fn ocr_lines_in_consecutive_frames_merge_into_one_cue() {
         vec![line("june 2018", 85.0)],
         vec![],
     ];
-    let cues = ocr::cues_from_lines(&times, &lines);
+    let cues = ocr::cues_from_lines(&times, &lines, ocr::SOURCE);
     assert_eq!(cues.len(), 2, "{cues:?}");
     let june = cues.iter().find(|c| squash(&c.text) == "JUNE2018").expect("JUNE 2018 cue");
     assert_eq!((june.start, june.end), (1.5, 3.0));
@@ -227,7 +264,7 @@ fn ocr_lines_in_consecutive_frames_merge_into_one_cue() {
     let ny = cues.iter().find(|c| c.text == "NEW YORK").expect("NEW YORK cue");
     assert_eq!((ny.start, ny.end), (2.0, 2.5));
     // Text that disappears and comes back is two cues.
-    let again = ocr::cues_from_lines(&[0.0, 1.0, 2.0], &[vec![line("AB", 90.0)], vec![], vec![line("AB", 90.0)]]);
+    let again = ocr::cues_from_lines(&[0.0, 1.0, 2.0], &[vec![line("AB", 90.0)], vec![], vec![line("AB", 90.0)]], ocr::SOURCE);
     assert_eq!(again.len(), 2);
     assert_eq!((again[1].start, again[1].end), (2.0, 3.0), "the last frame lasts one median gap");
 }

@@ -1,17 +1,19 @@
-//! Vision modules on classic, system-installed models (no model store):
+//! Vision modules:
 //!
 //! - [`detect`]: `detect(frames, label)`: OpenCV's HOG people detector and
 //!   Haar cascades from the Debian `opencv-data` package.
 //! - [`track`]: `track(detections)`: ByteTrack-style IoU association of
 //!   detections into tracks with constant-velocity prediction.
-//! - [`ocr`]: `read_text(frames)`: Tesseract OCR (Debian `tesseract-ocr-eng`)
-//!   with binarisation, deduplication of unchanged frames and per-line cues.
+//! - [`ocr`]: `read_text(frames)`: PP-OCR ([`ppocr`], model store) or
+//!   Tesseract OCR (Debian `tesseract-ocr-eng`) with deduplication of
+//!   unchanged frames and per-line cues.
 //!
 //! The pixel helpers here turn a [`Frame`] (packed RGB24) into OpenCV mats
 //! and split frame lists into per-core chunks for the blocking pool.
 
 pub mod detect;
 pub mod ocr;
+pub mod ppocr;
 pub mod track;
 
 use std::ops::Range;
@@ -24,12 +26,12 @@ use vprog_runtime::{ModuleError, Registry, StepContext};
 
 use crate::model_store::ModelStore;
 
-/// Registers this family's modules (`detect`, `track`, `read_text`). Their
-/// models are system files (OpenCV cascades, Tesseract data), not store
-/// entries, so the store is unused.
-pub fn register(r: &mut Registry, _store: &Arc<ModelStore>) {
+/// Registers this family's modules (`detect`, `track`, `read_text`). The
+/// classic models are system files (OpenCV cascades, Tesseract data);
+/// `read_text`'s PP-OCR comes from `store`.
+pub fn register(r: &mut Registry, store: &Arc<ModelStore>) {
     let modules: [Arc<dyn vprog_runtime::Module>; 3] =
-        [Arc::new(detect::Detect::new()), Arc::new(track::Track::new()), Arc::new(ocr::ReadText::new())];
+        [Arc::new(detect::Detect::new()), Arc::new(track::Track::new()), Arc::new(ocr::ReadText::new(store.clone()))];
     for module in modules {
         if let Err(e) = r.register(module) {
             tracing::error!(error = %e, "vision: module not registered");

@@ -1,6 +1,17 @@
-//! `read_text(frames)`: on-screen text with Tesseract OCR.
+//! `read_text(frames)`: on-screen text, read by PP-OCR or Tesseract.
 //!
-//! # Pipeline
+//! # Engines
+//!
+//! `engine: "auto"` (the default) reads with PP-OCRv6 ([`super::ppocr`]) when
+//! `pp-ocrv6-small` is installed and with Tesseract otherwise; the trace's
+//! `read_text` note says which engine ran and, for the fallback, the command
+//! that installs PP-OCR. `"ppocr"` and `"tesseract"` pick one (a missing
+//! model is then an error naming its install command). Steps 1 and 5 below
+//! are shared; PP-OCR replaces steps 2-4 with its own detection and
+//! recognition, keeps lines whose recognition score reaches `min_score` and
+//! that hold a letter or digit, and reports confidence = score × 100.
+//!
+//! # Tesseract pipeline
 //!
 //! 1. **Skip unchanged frames.** Each frame is reduced to a grayscale
 //!    thumbnail [`THUMB_WIDTH`] cells wide (cell means). A frame is *read*
@@ -33,7 +44,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use opencv::core::Mat;
@@ -43,10 +54,16 @@ use tesseract::{PageSegMode, Tesseract};
 use vprog_runtime::value::{BBox, Cue, Frame, TimedText};
 use vprog_runtime::{Args, CachePolicy, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value};
 
-use super::{check_frame, cv_err, gray_mat, map_chunks, scaled};
+use vprog_models::catalog::PP_OCR_V6;
 
-/// `source` of every cue.
+use super::ppocr::{DbParams, PpOcr, PpOcrParams, TextLine};
+use super::{check_frame, cv_err, gray_mat, map_chunks, scaled};
+use crate::model_store::{locate, ModelStore};
+
+/// `source` of the cues Tesseract reads.
 pub const SOURCE: &str = "ocr:tesseract";
+/// `source` of the cues PP-OCR reads.
+pub const PPOCR_SOURCE: &str = "ocr:ppocr";
 /// Thumbnail width, in cells, for the unchanged-frame test.
 pub const THUMB_WIDTH: usize = 96;
 /// Grey-level difference above which a thumbnail cell counts as changed.
@@ -411,8 +428,8 @@ pub fn text_key(s: &str) -> String {
     s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
-/// Joins per-frame lines (`lines[i]` for `frames[i]`) into cues.
-pub fn cues_from_lines(times: &[f64], lines: &[Vec<Line>]) -> Vec<Cue> {
+/// Joins per-frame lines (`lines[i]` for `frames[i]`) into cues whose `source` is `source`.
+pub fn cues_from_lines(times: &[f64], lines: &[Vec<Line>], source: &str) -> Vec<Cue> {
     struct Open {
         key: String,
         best: Line,
@@ -467,7 +484,7 @@ pub fn cues_from_lines(times: &[f64], lines: &[Vec<Line>]) -> Vec<Cue> {
                 label: "text".into(),
                 score: (o.best.confidence / 100.0).clamp(0.0, 1.0),
             }),
-            source: SOURCE.into(),
+            source: source.into(),
         })
         .collect();
     cues.sort_by(|a, b| {
@@ -478,39 +495,100 @@ pub fn cues_from_lines(times: &[f64], lines: &[Vec<Line>]) -> Vec<Cue> {
     cues
 }
 
-const DOC: &str = "Reads on-screen text (captions, titles, signs) in frames with Tesseract OCR; one cue per text line over the run of frames showing it.
-Frames are grayscale-converted, enlarged (`upscale`, auto = clamp(720/height, 1, 3)) and binarised twice: Otsu's global \
-threshold (dark text on light backgrounds) and Otsu's threshold of the white top-hat, inverted (light captions over any \
-background, e.g. white captions over a bright stage); Tesseract (LSTM, page segmentation `psm`, default 3 = automatic; 11 = \
-sparse text finds isolated words but more garbage) reads both and the reading with more confident characters wins. Words below `min_confidence` \
-(0-100) or without letters/digits are dropped; words are grouped into lines by position; a line needs ≥ 2 letters/digits, and one of ≤ 3 a mean confidence ≥ 80. \
-A frame whose 96-cell-wide grayscale thumbnail differs from the last read frame in < 0.2% of cells (by > 12 grey levels) is \
-not re-read: it shows the same text. A line seen in consecutive frames (same letters and digits, ignoring case and spaces) is \
-one cue from the first frame's time to the next frame not showing it. Cue: text and bbox (input frame pixels) of its most \
-confident read, score = confidence/100, source `ocr:tesseract`. Frames without text give no cues (empty TimedText; the trace \
-notes frames read, skipped and why it is empty). Language data comes from $TESSDATA_PREFIX or Debian's \
-/usr/share/tesseract-ocr/5/tessdata (`lang`, e.g. eng or eng+deu; missing → error naming `apt-get install tesseract-ocr-LANG`). \
-Cost: about 0.5-2 s per read frame per core; sample sparsely (1-2 fps) around where text is expected.";
-
-/// `read_text(frames, min_confidence = 60, psm = 3, lang = "eng", upscale = 0)`.
-pub struct ReadText {
-    sig: Signature,
+/// Which OCR engine reads the frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// PP-OCRv6 small (`pp-ocrv6-small` in the model store).
+    PpOcr,
+    /// Tesseract (Debian's `tesseract-ocr-LANG`).
+    Tesseract,
 }
 
-impl Default for ReadText {
-    fn default() -> Self {
-        ReadText::new()
+impl Engine {
+    /// Its name, as the `engine` argument and the trace write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::PpOcr => "ppocr",
+            Engine::Tesseract => "tesseract",
+        }
+    }
+
+    /// The `source` of the cues it reads.
+    pub fn source(self) -> &'static str {
+        match self {
+            Engine::PpOcr => PPOCR_SOURCE,
+            Engine::Tesseract => SOURCE,
+        }
     }
 }
 
+/// PP-OCR lines as [`Line`]s: those with a letter or digit, confidence = score × 100, boxes axis-aligned.
+pub fn lines_from_ppocr(read: Vec<TextLine>) -> Vec<Line> {
+    read.into_iter()
+        .filter(|l| l.text.chars().any(char::is_alphanumeric))
+        .map(|l| {
+            let (x, y, w, h) = l.bounds();
+            Line { text: l.text.trim().to_string(), confidence: l.score * 100.0, x, y, w, h }
+        })
+        .collect()
+}
+
+const DOC: &str = "Reads on-screen text (captions, titles, signs, credits, screen text) in frames; one cue per text line over the run of frames showing it.
+Engines (`engine`): \"auto\" (default) = PP-OCRv6 when `pp-ocrv6-small` is installed, else Tesseract (the trace's note says which ran, \
+and how to install PP-OCR); \"ppocr\"; \"tesseract\". PP-OCR: DB text detection (shorter side enlarged to `det_side`, default 736), \
+CTC line recognition, optional angle classification (`angle`); lines with recognition score < `min_score` (0-1) or without a letter/digit are dropped. \
+Tesseract: frames are grayscale-converted, enlarged (`upscale`, auto = clamp(720/height, 1, 3)) and binarised twice (Otsu; white top-hat \
+for light captions); Tesseract (LSTM, page segmentation `psm`, default 3; 11 = sparse text) reads both and the more confident reading wins; \
+words below `min_confidence` (0-100) are dropped, words are grouped into lines, a line needs ≥ 2 letters/digits (≤ 3: confidence ≥ 80). \
+Both: a frame whose 96-cell grayscale thumbnail differs from the last read frame in < 0.2% of cells (by > 12 grey levels) is not re-read. \
+A line seen in consecutive frames (same letters and digits, ignoring case and spaces) is one cue from the first frame's time to the next \
+frame not showing it. Cue: text and bbox (input frame pixels) of its most confident read, score = confidence (0-1), source `ocr:ppocr` or \
+`ocr:tesseract`. Frames without text give no cues (empty TimedText; the trace notes frames read, skipped and why it is empty). \
+Cost per read frame per core: PP-OCR about 0.6 s at 720p (det_side 736; about 0.2 s at 384) plus 30 ms per line; Tesseract 0.3-2 s. \
+Sample 1-2 fps where text is expected.";
+
+/// The engine a call runs.
+struct Resolved {
+    engine: Engine,
+    /// The loaded networks, for PP-OCR.
+    ppocr: Option<Arc<PpOcr>>,
+    /// Why `auto` fell back to Tesseract.
+    fallback: Option<String>,
+}
+
+/// `read_text(frames, engine = "auto", min_score = 0.5, det_side = 736, angle = false, min_confidence = 60, psm = 3, lang = "eng", upscale = 0)`.
+pub struct ReadText {
+    sig: Signature,
+    store: Arc<ModelStore>,
+    /// The loaded PP-OCR networks, with the directory they came from.
+    ppocr: Mutex<Option<(PathBuf, Arc<PpOcr>)>>,
+}
+
 impl ReadText {
-    /// The module with its signature.
-    pub fn new() -> ReadText {
+    /// The module with its signature, reading PP-OCR from `store`.
+    pub fn new(store: Arc<ModelStore>) -> ReadText {
         let d = OcrParams::default();
-        let sig = Signature::new("read_text", "1.0.0", Returns::Is(Type::TimedText), DOC)
+        let p = PpOcrParams::default();
+        let sig = Signature::new("read_text", "2.0.0", Returns::Is(Type::TimedText), DOC)
             .param(Param::of("frames", Type::Frames, "The frames to read, in time order."))
             .param(
-                Param::of("min_confidence", Type::Number, "Words below this Tesseract confidence (0-100) are dropped.")
+                Param::of("engine", Type::Text, "OCR engine: auto (PP-OCR when installed, else Tesseract), ppocr or tesseract.")
+                    .default(Value::text("auto")),
+            )
+            .param(
+                Param::of("min_score", Type::Number, "PP-OCR: lines whose recognition score (0-1) is below this are dropped.")
+                    .default(Value::Number(f64::from(p.min_score)))
+                    .range(0.0, 1.0)
+                    .searchable(0.3, 0.9),
+            )
+            .param(
+                Param::of("det_side", Type::Int, "PP-OCR: the detector enlarges the shorter side of a frame to this many pixels.")
+                    .default(Value::Int(i64::from(p.det.limit_side)))
+                    .range(128.0, 1536.0),
+            )
+            .param(Param::of("angle", Type::Bool, "PP-OCR: turn upside-down lines (angle classifier).").default(Value::Bool(p.angle)))
+            .param(
+                Param::of("min_confidence", Type::Number, "Tesseract: words below this confidence (0-100) are dropped.")
                     .default(Value::Number(f64::from(d.min_confidence)))
                     .range(0.0, 100.0)
                     .searchable(30.0, 85.0),
@@ -522,12 +600,45 @@ impl ReadText {
             )
             .param(Param::of("lang", Type::Text, "Tesseract language(s), e.g. eng or eng+deu.").default(Value::text(&d.lang)))
             .param(
-                Param::of("upscale", Type::Number, "Enlarge frames by this factor before reading; 0 = automatic.")
+                Param::of("upscale", Type::Number, "Tesseract: enlarge frames by this factor before reading; 0 = automatic.")
                     .default(Value::Number(0.0))
                     .range(0.0, 4.0),
             )
             .cache(CachePolicy::Disk);
-        ReadText { sig }
+        ReadText { sig, store, ppocr: Mutex::new(None) }
+    }
+
+    /// The engine for `requested` and, for `auto` falling back to Tesseract, why.
+    fn resolve(&self, requested: &str) -> Result<Resolved, ModuleError> {
+        let resolved = |engine, ppocr, fallback| Ok(Resolved { engine, ppocr, fallback });
+        match requested {
+            "tesseract" => resolved(Engine::Tesseract, None, None),
+            "ppocr" => resolved(Engine::PpOcr, Some(self.load_ppocr()?), None),
+            "auto" => match self.load_ppocr() {
+                Ok(m) => resolved(Engine::PpOcr, Some(m), None),
+                Err(ModuleError::MissingModel { install, .. }) => resolved(
+                    Engine::Tesseract,
+                    None,
+                    Some(format!("PP-OCR (`{PP_OCR_V6}`) is not installed, so Tesseract read the frames; to use PP-OCR, {install}")),
+                ),
+                Err(e) => Err(e),
+            },
+            other => Err(ModuleError::invalid("engine", format!("expected auto, ppocr or tesseract, got `{other}`"))),
+        }
+    }
+
+    /// The installed PP-OCR, loaded once.
+    fn load_ppocr(&self) -> Result<Arc<PpOcr>, ModuleError> {
+        let dir = locate(&self.store, PP_OCR_V6)?.dir;
+        let mut slot = self.ppocr.lock().map_err(|_| ModuleError::Failed("read_text: PP-OCR slot poisoned".into()))?;
+        if let Some((loaded_from, m)) = slot.as_ref() {
+            if *loaded_from == dir {
+                return Ok(m.clone());
+            }
+        }
+        let m = Arc::new(PpOcr::load(&dir)?);
+        *slot = Some((dir, m.clone()));
+        Ok(m)
     }
 }
 
@@ -539,10 +650,20 @@ impl Module for ReadText {
 
     async fn call(&self, args: Args, ctx: &StepContext) -> Result<Value, ModuleError> {
         let frames = args.frames("frames")?;
+        let requested = args.text("engine")?.trim().to_lowercase();
+        let min_score = args.number("min_score")?;
+        let det_side = args.int("det_side")?;
+        let angle = args.bool("angle")?;
         let min_confidence = args.number("min_confidence")?;
         let psm = args.int("psm")?;
         let lang = args.text("lang")?.trim().to_string();
         let upscale = args.number("upscale")?;
+        if !(0.0..=1.0).contains(&min_score) {
+            return Err(ModuleError::invalid("min_score", format!("must be between 0 and 1, got {min_score}")));
+        }
+        if !(128..=1536).contains(&det_side) {
+            return Err(ModuleError::invalid("det_side", format!("must be between 128 and 1536 pixels, got {det_side}")));
+        }
         if !(0.0..=100.0).contains(&min_confidence) {
             return Err(ModuleError::invalid("min_confidence", format!("must be between 0 and 100, got {min_confidence}")));
         }
@@ -559,15 +680,21 @@ impl Module for ReadText {
                 format!("frames are not in time order ({:.3} s after {:.3} s)", w[1].time, w[0].time),
             ));
         }
+        let Resolved { engine, ppocr, fallback } = self.resolve(&requested)?;
         if frames.is_empty() {
-            ctx.note("read_text", serde_json::json!({ "frames": 0, "read": 0, "skipped": 0, "empty": "no frames" }));
+            ctx.note(
+                "read_text",
+                serde_json::json!({ "engine": engine.name(), "frames": 0, "read": 0, "skipped": 0, "empty": "no frames" }),
+            );
             return Ok(Value::TimedText(Arc::new(TimedText::default())));
         }
         for (i, f) in frames.iter().enumerate() {
             check_frame("frames", i, f)?;
         }
         let params = OcrParams { min_confidence: min_confidence as f32, psm, lang, upscale };
-        let datadir = tessdata_dir(&params.lang)?;
+        let datadir = if engine == Engine::Tesseract { Some(tessdata_dir(&params.lang)?) } else { None };
+        let pp_params =
+            PpOcrParams { det: DbParams { limit_side: det_side as u32, ..DbParams::default() }, min_score: min_score as f32, angle };
         let started = std::time::Instant::now();
         let plan_frames = frames.clone();
         let plan = ctx.blocking(move || Ok(read_plan(&plan_frames))).await?;
@@ -578,7 +705,18 @@ impl Module for ReadText {
         let read = map_chunks(ctx, to_read.len(), move |range| {
             let chunk: Vec<&Frame> = indices[range].iter().filter_map(|&i| shared.get(i)).collect();
             let progress = progress.clone();
-            read_frames_with(&chunk, &params, &datadir, psm_mode, &mut || progress.inc(1))
+            match (&ppocr, &datadir) {
+                (Some(m), _) => chunk
+                    .iter()
+                    .map(|f| {
+                        let lines = m.read(f, &pp_params).map(lines_from_ppocr);
+                        progress.inc(1);
+                        lines
+                    })
+                    .collect(),
+                (None, Some(dir)) => read_frames_with(&chunk, &params, dir, psm_mode, &mut || progress.inc(1)),
+                (None, None) => Err(ModuleError::Failed("read_text: no OCR engine resolved".into())),
+            }
         })
         .await;
         ctx.progress.finish();
@@ -587,8 +725,9 @@ impl Module for ReadText {
         let empty = Vec::new();
         let lines: Vec<Vec<Line>> = plan.iter().map(|j| by_frame.get(j).map_or(&empty, |l| *l).clone()).collect();
         let times: Vec<f64> = frames.iter().map(|f| f.time).collect();
-        let cues = cues_from_lines(&times, &lines);
+        let cues = cues_from_lines(&times, &lines, engine.source());
         let mut note = serde_json::json!({
+            "engine": engine.name(),
             "frames": frames.len(),
             "read": to_read.len(),
             "skipped": frames.len() - to_read.len(),
@@ -596,10 +735,16 @@ impl Module for ReadText {
             "cues": cues.len(),
             "seconds": started.elapsed().as_secs_f64(),
         });
+        if let Some(why) = fallback {
+            note["fallback"] = serde_json::Value::String(why);
+        }
         if cues.is_empty() {
-            note["empty"] = serde_json::Value::String(format!(
-                "Tesseract found no line of ≥ 2 letters/digits with word confidence ≥ {min_confidence} in any frame"
-            ));
+            note["empty"] = serde_json::Value::String(match engine {
+                Engine::Tesseract => {
+                    format!("Tesseract found no line of ≥ 2 letters/digits with word confidence ≥ {min_confidence} in any frame")
+                }
+                Engine::PpOcr => format!("PP-OCR found no line with a letter or digit and recognition score ≥ {min_score} in any frame"),
+            });
         }
         ctx.note("read_text", note);
         Ok(Value::TimedText(Arc::new(TimedText { cues })))
