@@ -253,6 +253,27 @@ fn odd_frames_read_without_panicking() {
     assert!(lines.iter().any(|l| l.text.contains("PEACH")), "{lines:?}");
 }
 
+/// An upside-down title: without the angle classifier the recogniser reads
+/// the turned crop as garbage; with it (`angle: true`) the line is turned
+/// back and read.
+#[test]
+fn angle_classifier_turns_upside_down_lines() {
+    let ocr = engine();
+    let case = cases().into_iter().find(|c| c["media"] == "media/bbb.mp4" && c["t"] == 22.0).expect("BBB title case");
+    let f = frame(case);
+    // The frame turned 180°: pixel (x, y) moves to (w-1-x, h-1-y), i.e. the RGB triples in reverse order.
+    let turned: Vec<u8> = f.rgb.chunks_exact(3).rev().flatten().copied().collect();
+    let turned = Frame { rgb: turned.into(), ..f };
+    let upright = |angle: bool| {
+        let lines = ocr.read(&turned, &PpOcrParams { angle, min_score: 0.0, ..PpOcrParams::default() }).expect("reads");
+        (lines.iter().any(|l| l.text.contains("PEACH OPEN MOVIE")), lines.iter().filter(|l| l.turned).count(), lines)
+    };
+    let (read, turned_lines, lines) = upright(true);
+    assert!(read && turned_lines >= 1, "with the classifier: {lines:?}");
+    let (read, turned_lines, lines) = upright(false);
+    assert!(!read && turned_lines == 0, "without it: {lines:?}");
+}
+
 #[test]
 fn damaged_model_files_name_the_fetch_command() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -12,6 +12,7 @@
 //! and split frame lists into per-core chunks for the blocking pool.
 
 pub mod detect;
+pub mod leptonica;
 pub mod ocr;
 pub mod ppocr;
 pub mod track;

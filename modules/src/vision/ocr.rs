@@ -272,6 +272,7 @@ fn reading_weight(lines: &[Line]) -> f32 {
 
 /// A Tesseract engine for `lang` (one per worker thread).
 fn engine(datadir: &std::path::Path, lang: &str) -> Result<Tesseract, ModuleError> {
+    super::leptonica::route_messages();
     let dir = datadir.to_str().ok_or_else(|| ModuleError::Failed(format!("Tesseract data dir {} is not UTF-8", datadir.display())))?;
     let bad =
         |reason: String| ModuleError::BadModel { model: format!("Tesseract language data `{lang}`"), path: datadir.to_path_buf(), reason };
