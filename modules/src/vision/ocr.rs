@@ -536,7 +536,7 @@ pub fn lines_from_ppocr(read: Vec<TextLine>) -> Vec<Line> {
 
 const DOC: &str = "Reads on-screen text (captions, titles, signs, credits, screen text) in frames; one cue per text line over the run of frames showing it.
 Engines (`engine`): \"auto\" (default) = PP-OCRv6 when `pp-ocrv6-small` is installed, else Tesseract (the trace's note says which ran, \
-and how to install PP-OCR); \"ppocr\"; \"tesseract\". PP-OCR: DB text detection (shorter side enlarged to `det_side`, default 736), \
+and how to install PP-OCR); \"ppocr\"; \"tesseract\". PP-OCR: DB text detection (shorter side enlarged to `det_side`, default 736; with `det_shrink` larger frames are shrunk to it too), \
 CTC line recognition, optional angle classification (`angle`); lines with recognition score < `min_score` (0-1) or without a letter/digit are dropped. \
 Tesseract: frames are grayscale-converted, enlarged (`upscale`, auto = clamp(720/height, 1, 3)) and binarised twice (Otsu; white top-hat \
 for light captions); Tesseract (LSTM, page segmentation `psm`, default 3; 11 = sparse text) reads both and the more confident reading wins; \
@@ -545,8 +545,9 @@ Both: a frame whose 96-cell grayscale thumbnail differs from the last read frame
 A line seen in consecutive frames (same letters and digits, ignoring case and spaces) is one cue from the first frame's time to the next \
 frame not showing it. Cue: text and bbox (input frame pixels) of its most confident read, score = confidence (0-1), source `ocr:ppocr` or \
 `ocr:tesseract`. Frames without text give no cues (empty TimedText; the trace notes frames read, skipped and why it is empty). \
-Cost per read frame per core: PP-OCR about 0.6 s at 720p (det_side 736; about 0.2 s at 384) plus 30 ms per line; Tesseract 0.3-2 s. \
-Sample 1-2 fps where text is expected.";
+Tesseract's language data comes from $TESSDATA_PREFIX or Debian's /usr/share/tesseract-ocr/5/tessdata (`lang`; missing → error \
+naming `apt-get install tesseract-ocr-LANG`). Cost per read frame per core: PP-OCR about 0.6 s at 720p plus 30-150 ms per line; \
+Tesseract 0.3-2 s. Sample 1-2 fps where text is expected.";
 
 /// The engine a call runs.
 struct Resolved {
@@ -557,7 +558,7 @@ struct Resolved {
     fallback: Option<String>,
 }
 
-/// `read_text(frames, engine = "auto", min_score = 0.5, det_side = 736, angle = false, min_confidence = 60, psm = 3, lang = "eng", upscale = 0)`.
+/// `read_text(frames, engine = "auto", min_score = 0.5, det_side = 736, det_shrink = false, angle = false, min_confidence = 60, psm = 3, lang = "eng", upscale = 0)`.
 pub struct ReadText {
     sig: Signature,
     store: Arc<ModelStore>,
@@ -586,6 +587,14 @@ impl ReadText {
                 Param::of("det_side", Type::Int, "PP-OCR: the detector enlarges the shorter side of a frame to this many pixels.")
                     .default(Value::Int(i64::from(p.det.limit_side)))
                     .range(128.0, 1536.0),
+            )
+            .param(
+                Param::of(
+                    "det_shrink",
+                    Type::Bool,
+                    "PP-OCR: also shrink frames whose shorter side is longer than det_side (faster on large frames).",
+                )
+                .default(Value::Bool(p.det.shrink)),
             )
             .param(Param::of("angle", Type::Bool, "PP-OCR: turn upside-down lines (angle classifier).").default(Value::Bool(p.angle)))
             .param(
@@ -654,6 +663,7 @@ impl Module for ReadText {
         let requested = args.text("engine")?.trim().to_lowercase();
         let min_score = args.number("min_score")?;
         let det_side = args.int("det_side")?;
+        let det_shrink = args.bool("det_shrink")?;
         let angle = args.bool("angle")?;
         let min_confidence = args.number("min_confidence")?;
         let psm = args.int("psm")?;
@@ -694,8 +704,11 @@ impl Module for ReadText {
         }
         let params = OcrParams { min_confidence: min_confidence as f32, psm, lang, upscale };
         let datadir = if engine == Engine::Tesseract { Some(tessdata_dir(&params.lang)?) } else { None };
-        let pp_params =
-            PpOcrParams { det: DbParams { limit_side: det_side as u32, ..DbParams::default() }, min_score: min_score as f32, angle };
+        let pp_params = PpOcrParams {
+            det: DbParams { limit_side: det_side as u32, shrink: det_shrink, ..DbParams::default() },
+            min_score: min_score as f32,
+            angle,
+        };
         let started = std::time::Instant::now();
         let plan_frames = frames.clone();
         let plan = ctx.blocking(move || Ok(read_plan(&plan_frames))).await?;

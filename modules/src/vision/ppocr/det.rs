@@ -5,7 +5,7 @@
 //! runs it:
 //!
 //! 1. **Resize** so the shorter side is `limit_side` (only ever enlarging,
-//!    PaddleOCR's `limit_type: min`), then each side to the nearest multiple
+//!    PaddleOCR's `limit_type: min`, unless `shrink`), then each side to the nearest multiple
 //!    of 32; pixels to `(x / 255 − 0.5) / 0.5`, BGR, NCHW. On top of the
 //!    reference, the longer side is capped at `max_side` (4K frames would
 //!    otherwise cost seconds each).
@@ -33,8 +33,10 @@ use crate::vision::cv_err;
 /// Detection post-processing settings (rapidocr 3.10's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DbParams {
-    /// The shorter side is enlarged to this (never shrunk), px.
+    /// The shorter side is enlarged to this, px (PaddleOCR's `limit_type: min`).
     pub limit_side: u32,
+    /// Also shrink frames whose shorter side is longer than `limit_side` (not in the reference; faster on large frames).
+    pub shrink: bool,
     /// The longer side is capped at this, px (not in the reference; 0 = no cap).
     pub max_side: u32,
     /// Probability above which a pixel is text.
@@ -49,7 +51,7 @@ pub struct DbParams {
 
 impl Default for DbParams {
     fn default() -> Self {
-        DbParams { limit_side: 736, max_side: 2000, thresh: 0.3, box_thresh: 0.5, unclip_ratio: 1.6, max_candidates: 1000 }
+        DbParams { limit_side: 736, shrink: false, max_side: 2000, thresh: 0.3, box_thresh: 0.5, unclip_ratio: 1.6, max_candidates: 1000 }
     }
 }
 
@@ -71,7 +73,7 @@ pub struct TextBox {
 pub fn input_size(w: u32, h: u32, p: &DbParams) -> (usize, usize) {
     let (wf, hf) = (f64::from(w.max(1)), f64::from(h.max(1)));
     let short = wf.min(hf);
-    let mut ratio = if short < f64::from(p.limit_side) { f64::from(p.limit_side) / short } else { 1.0 };
+    let mut ratio = if short < f64::from(p.limit_side) || p.shrink { f64::from(p.limit_side) / short } else { 1.0 };
     if p.max_side > 0 && wf.max(hf) * ratio > f64::from(p.max_side) {
         ratio = f64::from(p.max_side) / wf.max(hf);
     }
@@ -266,6 +268,8 @@ mod tests {
         assert_eq!(input_size(1000, 800, &p), (992, 800));
         // 3840·(2000/3840) = 2000 → 62.5 × 32 → ties to even: 62 × 32.
         assert_eq!(input_size(3840, 2160, &p), (1984, 1120));
+        // With `shrink`, a 720p frame is read at 544 px.
+        assert_eq!(input_size(1280, 720, &DbParams { limit_side: 544, shrink: true, ..p }), (960, 544));
         // Tiny frames still give at least 32.
         let (w, h) = input_size(16, 16, &p);
         assert_eq!((w, h), (736, 736));
