@@ -19,6 +19,8 @@
 //!
 //! Needs `pp-ocrv6-small` in `VPROG_MODELS` and Debian's `tesseract-ocr-eng`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -79,18 +81,6 @@ fn normalise(s: &str) -> Vec<char> {
     s.split_whitespace().collect::<Vec<_>>().join(" ").chars().collect()
 }
 
-fn levenshtein(a: &[char], b: &[char]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// Σ distance and Σ reference length per split (`dev`, `test`) and per kind.
 #[derive(Default)]
 struct Tally(BTreeMap<String, (usize, usize, usize)>);
@@ -132,7 +122,7 @@ fn ppocr_halves_tesseracts_character_error_rate() {
         let got_tess: Vec<String> =
             read_frames(&[&l.crop], &OcrParams::default()).expect("Tesseract reads").remove(0).into_iter().map(|t| t.text).collect();
         let (a, b) = (normalise(&got_pp.join(" ")), normalise(&got_tess.join(" ")));
-        let (dp, dt) = (levenshtein(&a, &reference), levenshtein(&b, &reference));
+        let (dp, dt) = (common::levenshtein(&a, &reference), common::levenshtein(&b, &reference));
         for key in ["all", split_of(&l.kind), l.kind.as_str()] {
             tally_pp.add(key, dp, reference.len());
             tally_tess.add(key, dt, reference.len());
@@ -206,7 +196,7 @@ fn ppocr_reads_whole_frames_better_than_tesseract() {
         for l in set.iter().filter(|l| l.image == file) {
             let reference = normalise(&l.text);
             let (a, b) = (normalise(&inside(&got_pp, &l.bbox)), normalise(&inside(&got_tess, &l.bbox)));
-            let (dp, dt) = (levenshtein(&a, &reference), levenshtein(&b, &reference));
+            let (dp, dt) = (common::levenshtein(&a, &reference), common::levenshtein(&b, &reference));
             eprintln!("{:<10} pp {dp:>3} {:<40} tess {dt:>3} {:<40}", l.id, a.iter().collect::<String>(), b.iter().collect::<String>());
             for key in ["all", split_of(&l.kind), l.kind.as_str()] {
                 tally_pp.add(key, dp, reference.len());

@@ -30,6 +30,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+mod common;
+
 use opencv::prelude::*;
 use sha2::Digest;
 use vprog_modules::vision::ppocr::{bgr_mat, rec, DbParams, PpOcr, PpOcrParams};
@@ -176,16 +178,7 @@ fn recogniser_matches_onnxruntime_on_the_reference_boxes() {
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    common::levenshtein(&a.chars().collect::<Vec<_>>(), &b.chars().collect::<Vec<_>>())
 }
 
 #[test]

@@ -17,6 +17,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod common;
+
 use sha2::Digest;
 use vprog_modules::speech::mel::{mel_filters, LogMel, N_FREQS, N_MELS};
 use vprog_modules::speech::vad::{self, VadParams};
@@ -96,15 +98,7 @@ fn words(text: &str) -> Vec<String> {
 
 /// Word-level Levenshtein distance over the reference length.
 fn wer(reference: &[String], hypothesis: &[String]) -> f64 {
-    let mut prev: Vec<usize> = (0..=hypothesis.len()).collect();
-    for (i, r) in reference.iter().enumerate() {
-        let mut cur = vec![i + 1; hypothesis.len() + 1];
-        for (j, h) in hypothesis.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(r != h)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[hypothesis.len()] as f64 / reference.len().max(1) as f64
+    common::levenshtein(reference, hypothesis) as f64 / reference.len().max(1) as f64
 }
 
 fn check_cues(cues: &[Cue], ranges: &[TimeRange]) {

@@ -22,11 +22,12 @@
 //! 6. **Reading order:** top to bottom; boxes whose tops differ by < 10 px
 //!    are one row, ordered left to right.
 
-use opencv::core::{self, Mat, Point, Point2f, RotatedRect, Scalar, Size, Vector, CV_8U};
+use opencv::core::{self, Mat, Point, Point2f, RotatedRect, Scalar, Vector, CV_8U};
 use opencv::imgproc;
 use opencv::prelude::*;
 use vprog_runtime::ModuleError;
 
+use super::normalised_chw;
 use super::onnx::Network;
 use crate::vision::cv_err;
 
@@ -88,18 +89,7 @@ pub fn input_size(w: u32, h: u32, p: &DbParams) -> (usize, usize) {
 ///
 /// [`ModuleError::Failed`] when OpenCV fails.
 pub fn input_tensor(bgr: &Mat, (w, h): (usize, usize)) -> Result<Vec<f32>, ModuleError> {
-    let mut resized = Mat::default();
-    imgproc::resize(bgr, &mut resized, Size::new(w as i32, h as i32), 0.0, 0.0, imgproc::INTER_LINEAR)
-        .map_err(cv_err("resizing a frame for text detection"))?;
-    let bytes = resized.data_bytes().map_err(cv_err("reading a resized frame"))?;
-    let plane = w * h;
-    let mut out = vec![0f32; 3 * plane];
-    for (i, px) in bytes.chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            out[c * plane + i] = (f32::from(px[c]) / 255.0 - 0.5) / 0.5;
-        }
-    }
-    Ok(out)
+    normalised_chw(bgr, (w, h), w, "resizing a frame for text detection")
 }
 
 /// The text detector.

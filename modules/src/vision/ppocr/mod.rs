@@ -141,6 +141,29 @@ impl PpOcr {
     }
 }
 
+/// `img` resized (bilinear) to `w`×`h`, its pixels as `(x / 255 − 0.5) / 0.5`
+/// in CHW order, each row zero-padded on the right to `padded_w` (≥ `w`):
+/// the input layout of all three PP-OCR networks.
+///
+/// # Errors
+///
+/// [`ModuleError::Failed`] when OpenCV fails; `what` names the image.
+pub(crate) fn normalised_chw(img: &Mat, (w, h): (usize, usize), padded_w: usize, what: &str) -> Result<Vec<f32>, ModuleError> {
+    let mut resized = Mat::default();
+    imgproc::resize(img, &mut resized, opencv::core::Size::new(w as i32, h as i32), 0.0, 0.0, imgproc::INTER_LINEAR)
+        .map_err(cv_err(what))?;
+    let bytes = resized.data_bytes().map_err(cv_err(what))?;
+    let plane = padded_w * h;
+    let mut out = vec![0f32; 3 * plane];
+    for (i, px) in bytes.chunks_exact(3).enumerate() {
+        let (y, x) = (i / w, i % w);
+        for c in 0..3 {
+            out[c * plane + y * padded_w + x] = (f32::from(px[c]) / 255.0 - 0.5) / 0.5;
+        }
+    }
+    Ok(out)
+}
+
 /// Images this short, or wider than [`WIDTH_HEIGHT_RATIO`] × their height,
 /// are padded with black above and below before detection (rapidocr's
 /// `use_vertical_padding`, `min_height`): the detector finds little in a

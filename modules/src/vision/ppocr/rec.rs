@@ -20,6 +20,7 @@ use opencv::imgproc;
 use opencv::prelude::*;
 use vprog_runtime::ModuleError;
 
+use super::normalised_chw;
 use super::onnx::{bad_model, Network};
 use crate::vision::cv_err;
 
@@ -84,19 +85,7 @@ pub fn input_width(w: i32, h: i32) -> usize {
 pub fn normalised(crop: &Mat, width: usize) -> Result<Vec<f32>, ModuleError> {
     let ratio = f64::from(crop.cols()) / f64::from(crop.rows().max(1));
     let resized_w = ((HEIGHT as f64 * ratio).ceil() as usize).clamp(1, width);
-    let mut resized = Mat::default();
-    imgproc::resize(crop, &mut resized, Size::new(resized_w as i32, HEIGHT as i32), 0.0, 0.0, imgproc::INTER_LINEAR)
-        .map_err(cv_err("resizing a text line"))?;
-    let bytes = resized.data_bytes().map_err(cv_err("reading a text line"))?;
-    let plane = HEIGHT * width;
-    let mut out = vec![0f32; 3 * plane];
-    for (i, px) in bytes.chunks_exact(3).enumerate() {
-        let (y, x) = (i / resized_w, i % resized_w);
-        for c in 0..3 {
-            out[c * plane + y * width + x] = (f32::from(px[c]) / 255.0 - 0.5) / 0.5;
-        }
-    }
-    Ok(out)
+    normalised_chw(crop, (resized_w, HEIGHT), width, "resizing a text line")
 }
 
 /// Greedy CTC decoding of `probs` (`steps` × `classes`, row-major) with `charset` (step 3).
