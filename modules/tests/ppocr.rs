@@ -33,7 +33,6 @@ use std::sync::OnceLock;
 mod common;
 
 use opencv::prelude::*;
-use sha2::Digest;
 use vprog_modules::vision::ppocr::{bgr_mat, rec, DbParams, PpOcr, PpOcrParams};
 use vprog_modules::ModelStore;
 use vprog_runtime::value::Frame;
@@ -63,26 +62,9 @@ fn golden() -> &'static serde_json::Value {
     })
 }
 
-/// The frame at `t` s of `media`, decoded as the golden script decodes it.
+/// The frame of a golden case, decoded as the golden script decodes it.
 fn frame(case: &serde_json::Value) -> Frame {
-    let media = case["media"].as_str().expect("media");
-    let t = case["t"].as_f64().expect("t");
-    let path = root().join(media);
-    assert!(path.is_file(), "{} is missing: run `bash scripts/fetch-media.sh`", path.display());
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-ss", &format!("{t}"), "-i"])
-        .arg(&path)
-        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("the ffmpeg command runs (install FFmpeg)");
-    assert!(out.status.success(), "ffmpeg on {media}: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(
-        hex::encode(sha2::Sha256::digest(&out.stdout)),
-        case["rgb_sha256"].as_str().expect("sha"),
-        "{media} @ {t}: ffmpeg gave other pixels than the golden's; regenerate it with scripts/goldens/ppocr.py"
-    );
-    let (w, h) = (case["width"].as_u64().expect("width") as u32, case["height"].as_u64().expect("height") as u32);
-    Frame { time: t, width: w, height: h, rgb: out.stdout.into() }
+    common::golden_frame(case, "scripts/goldens/ppocr.py")
 }
 
 fn quad(v: &serde_json::Value) -> [[f32; 2]; 4] {

@@ -653,6 +653,10 @@ async fn describe_renders_values_readably() {
     assert!(out.starts_with("Detections: 4 boxes in 2 of 4 frames"), "{out}");
     assert!(out.contains("by label: car ×2 (best score 0.70), person ×2 (best score 0.90)"), "{out}");
     assert!(out.contains("[00:02.0] car ×1 (best score 0.70), person ×2 (best score 0.90)"), "{out}");
+    // Per label: frames seen, most at once, time span (most frames first).
+    assert!(out.contains("car: in 2 of 4 frames, up to 1 in one frame, [00:02.0–00:03.0]"), "{out}");
+    assert!(out.contains("person: in 1 of 4 frames, up to 2 in one frame, [00:02.0–00:02.0]"), "{out}");
+    assert!(out.find("car: in").unwrap_or(usize::MAX) < out.find("person: in").unwrap_or(0), "{out}");
 
     let out = s(sample_tracks()).await;
     assert!(out.starts_with("4 tracks\n"), "{out}");

@@ -180,6 +180,48 @@ async fn ocr_auto_engine_falls_back_to_tesseract_and_says_so() {
     assert!(matches!(e, ModuleError::InvalidArgument { .. }) && e.to_string().contains("tesseract"), "{e}");
 }
 
+/// `detector: "auto"` runs CenterNet when it is installed; without it,
+/// person and "all" fall back to HOG (said in the note, with the install
+/// command), and a COCO-only label is an error naming the model.
+#[tokio::test(flavor = "multi_thread")]
+async fn detect_auto_uses_centernet_and_falls_back_to_hog_and_says_so() {
+    let frames = Value::Frames(sample_at(&open("vtest.avi"), &[20.0]));
+    let (v, ctx) = ok("detect", vec![("frames", frames.clone())]).await;
+    let note = ctx.notes.get("detect").expect("note");
+    assert_eq!(note["detector"].as_str(), Some("tfjs-candle:centernet-coco"), "CenterNet is installed for the tests: {note}");
+    assert!(detections(v).frames[0].boxes.iter().filter(|b| b.label == "person").count() >= 3, "vtest at 20 s shows 5+ people");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let mut r = Registry::new();
+    vprog_modules::vision::register(&mut r, &Arc::new(ModelStore::at(empty.path())));
+    let module = r.get("detect").expect("detect");
+    for label in ["", "people"] {
+        let ctx = StepContext::standalone("test");
+        let v = module
+            .call(Args::with_defaults(module.signature(), vec![("frames", frames.clone()), ("label", Value::text(label))], vec![]), &ctx)
+            .await
+            .expect("auto falls back");
+        let note = ctx.notes.get("detect").expect("note");
+        assert_eq!(note["detector"].as_str(), Some("opencv:hog-people"), "{note}");
+        assert!(note["fallback"].as_str().is_some_and(|s| s.contains("vprog models fetch centernet-coco")), "{note}");
+        assert!(detections(v).frames[0].boxes.iter().all(|b| b.label == "person"));
+    }
+    for (label, detector) in [("dog", "auto"), ("person", "centernet")] {
+        let ctx = StepContext::standalone("test");
+        let e = module
+            .call(
+                Args::with_defaults(
+                    module.signature(),
+                    vec![("frames", frames.clone()), ("label", Value::text(label)), ("detector", Value::text(detector))],
+                    vec![],
+                ),
+                &ctx,
+            )
+            .await
+            .expect_err("no CenterNet");
+        assert!(matches!(e, ModuleError::MissingModel { .. }) && e.to_string().contains("vprog models fetch centernet-coco"), "{e}");
+    }
+}
+
 /// Reads the whole talk at 1 fps: finds "RECORDED AT TEDSalon" (on screen
 /// at about 23-28 s over the audience shot) and reports frames read vs skipped.
 #[tokio::test(flavor = "multi_thread")]
@@ -278,8 +320,10 @@ async fn hog_finds_people_on_vtest_and_upscaling_matters() {
     let video = open("vtest.avi");
     let frames = sample_at(&video, &[2.0, 20.0, 35.0, 50.0, 70.0]);
     assert_eq!(frames.len(), 5);
-    let (v, ctx) = ok("detect", vec![("frames", Value::Frames(frames.clone()))]).await;
+    let classic = || ("detector", Value::text("classic"));
+    let (v, ctx) = ok("detect", vec![("frames", Value::Frames(frames.clone())), ("label", Value::text("person")), classic()]).await;
     let auto = detections(v);
+    assert_eq!(ctx.notes.get("detect").unwrap_or_default()["detector"].as_str(), Some("opencv:hog-people"));
     eprintln!("detect note: {}", ctx.notes.get("detect").unwrap_or_default());
     assert_eq!(auto.frames.len(), 5);
     for f in &auto.frames {
@@ -293,8 +337,11 @@ async fn hog_finds_people_on_vtest_and_upscaling_matters() {
             assert!(b.h > b.w, "{b:?}");
         }
     }
-    let (v, _) =
-        ok("detect", vec![("frames", Value::Frames(frames)), ("label", Value::text("Pedestrians")), ("upscale", Value::Number(1.0))]).await;
+    let (v, _) = ok(
+        "detect",
+        vec![("frames", Value::Frames(frames)), ("label", Value::text("Pedestrians")), ("upscale", Value::Number(1.0)), classic()],
+    )
+    .await;
     let native = detections(v);
     let n_auto: usize = auto.frames.iter().map(|f| f.boxes.len()).sum();
     let n_native: usize = native.frames.iter().map(|f| f.boxes.len()).sum();
@@ -324,12 +371,32 @@ async fn haar_finds_the_speakers_face() {
 #[tokio::test(flavor = "multi_thread")]
 async fn detect_rejects_unknown_labels_listing_the_supported_ones() {
     let frames = Value::Frames(Arc::new(vec![uniform_frame(0.0, 0)]));
-    let e = err("detect", vec![("frames", frames.clone()), ("label", Value::text("giraffe"))]).await;
+    let e = err("detect", vec![("frames", frames.clone()), ("label", Value::text("unicorn"))]).await;
     let msg = e.to_string();
     assert!(matches!(e, ModuleError::InvalidArgument { .. }), "{msg}");
-    for label in ["person", "face", "profile face", "eye", "smile", "full body", "upper body", "cat face", "licence plate"] {
+    for label in [
+        "person",
+        "giraffe",
+        "dining table",
+        "toothbrush",
+        "face",
+        "profile face",
+        "eye",
+        "smile",
+        "full body",
+        "upper body",
+        "cat face",
+        "licence plate",
+    ] {
         assert!(msg.contains(label), "`{label}` missing from: {msg}");
     }
+    // The classic detectors know no giraffe; CenterNet knows no face.
+    let e = err("detect", vec![("frames", frames.clone()), ("label", Value::text("giraffe")), ("detector", Value::text("classic"))]).await;
+    assert!(matches!(e, ModuleError::InvalidArgument { .. }) && e.to_string().contains("licence plate"), "{e}");
+    let e = err("detect", vec![("frames", frames.clone()), ("label", Value::text("face")), ("detector", Value::text("centernet"))]).await;
+    assert!(matches!(e, ModuleError::InvalidArgument { .. }) && e.to_string().contains("toothbrush"), "{e}");
+    let e = err("detect", vec![("frames", frames.clone()), ("detector", Value::text("yolo"))]).await;
+    assert!(matches!(e, ModuleError::InvalidArgument { .. }) && e.to_string().contains("auto, centernet or classic"), "{e}");
     let e = err("detect", vec![("frames", frames), ("min_score", Value::Number(1.5))]).await;
     assert!(matches!(e, ModuleError::InvalidArgument { .. }), "{e}");
     // Label synonyms and spelling.
@@ -337,6 +404,7 @@ async fn detect_rejects_unknown_labels_listing_the_supported_ones() {
     assert_eq!(detect::lookup_label("profile_face").map(|l| l.name), Some("profile face"));
     assert_eq!(detect::lookup_label("License-Plate").map(|l| l.name), Some("licence plate"));
     assert!(detect::lookup_label("giraffe").is_none());
+    assert!(detect::lookup_label("unicorn").is_none());
     // Every cascade the labels name is installed (opencv-data).
     for l in detect::LABELS {
         if let detect::Detector::Haar(file) = l.detector {
@@ -390,7 +458,11 @@ async fn tracked_people_on_vtest_match_the_hand_count() {
     let frames = sample(&video, 0.0, video.info.duration, 5.0);
     assert!(frames.len() >= 390, "{} frames", frames.len());
     let started = Instant::now();
-    let (v, ctx) = ok("detect", vec![("frames", Value::Frames(frames.clone())), ("label", Value::text("person"))]).await;
+    let (v, ctx) = ok(
+        "detect",
+        vec![("frames", Value::Frames(frames.clone())), ("label", Value::text("person")), ("detector", Value::text("classic"))],
+    )
+    .await;
     let secs = started.elapsed().as_secs_f64();
     let people = detections(v);
     let boxes: usize = people.frames.iter().map(|f| f.boxes.len()).sum();

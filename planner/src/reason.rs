@@ -233,8 +233,9 @@ pub fn runs_slow(mode: Mode, theta: f64, fast: Option<f64>) -> bool {
 ///   video at [`scan_rate`] (it reads a frame again only where the picture
 ///   changed, and merges reads into cues with first- and last-seen times).
 /// - **Shots**: `shots` over the same frames (cut times within one frame gap).
-/// - **People**: `detect(…, "person")` on `fast_frames` frames spread over the
-///   whole video.
+/// - **Objects**: `detect(frames)` (every COCO class; people alone with the
+///   classic fallback) on `fast_frames` frames spread over the whole video,
+///   rendered per label as frames seen, most at once and time span.
 /// - **Captions**, when a `caption` module is registered.
 ///
 /// The evidence is rendered in time order with timestamps; over the answer
@@ -274,8 +275,8 @@ pub fn fast_program(question: &Question, registry: &Registry, config: &ReasonCon
             lines.push(format!("frames = sample(video, count: {})", config.fast_frames.max(1)));
         }
         if has("detect") {
-            lines.push("people = detect(frames, \"person\")".to_string());
-            evidence.push("people");
+            lines.push("objects = detect(frames)".to_string());
+            evidence.push("objects");
         }
         if has("caption") {
             lines.push("captions = caption(frames)".to_string());
@@ -561,7 +562,7 @@ mod tests {
         assert!(
             p.contains("speech = subtitles(video)")
                 && p.contains("scan = sample(video, count: 120, size: 1280)\n")
-                && p.contains("answer choose(question, options, evidence: [speech, on_screen, cuts, people])"),
+                && p.contains("answer choose(question, options, evidence: [speech, on_screen, cuts, objects])"),
             "{p}"
         );
         q.video.subtitles = Some(false);
@@ -572,7 +573,8 @@ mod tests {
         let config = ReasonConfig { answer_model: Some("smollm2-135m-instruct".into()), ..config };
         let p = fast_program(&q, &registry, &config);
         assert!(
-            !p.contains("speech") && p.contains("ask_llm(question, evidence: [on_screen, cuts, people], model: \"smollm2-135m-instruct\")"),
+            !p.contains("speech")
+                && p.contains("ask_llm(question, evidence: [on_screen, cuts, objects], model: \"smollm2-135m-instruct\")"),
             "{p}"
         );
         for options in [false, true] {

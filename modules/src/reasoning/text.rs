@@ -183,6 +183,39 @@ fn label_counts<'a>(items: impl Iterator<Item = (&'a str, f32)>) -> String {
     by_label.iter().map(|(label, (n, best))| format!("{label} ×{n} (best score {best:.2})")).collect::<Vec<_>>().join(", ")
 }
 
+/// Per label: in how many frames it was seen, the most boxes of it in one
+/// frame, and the time from its first to its last frame (most frames first).
+fn label_summaries(frames: &[vprog_runtime::value::FrameDetections]) -> Vec<String> {
+    // label → (frames seen, most in one frame, first time, last time)
+    let mut by_label: BTreeMap<&str, (usize, usize, f64, f64)> = BTreeMap::new();
+    for f in frames {
+        let mut here: BTreeMap<&str, usize> = BTreeMap::new();
+        for b in &f.boxes {
+            *here.entry(b.label.as_str()).or_default() += 1;
+        }
+        for (label, n) in here {
+            let e = by_label.entry(label).or_insert((0, 0, f.time, f.time));
+            e.0 += 1;
+            e.1 = e.1.max(n);
+            e.2 = e.2.min(f.time);
+            e.3 = e.3.max(f.time);
+        }
+    }
+    let mut rows: Vec<_> = by_label.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    rows.into_iter()
+        .take(MAX_ENTRIES)
+        .map(|(label, (seen, most, first, last))| {
+            format!(
+                "{label}: in {} of {}, up to {most} in one frame, {}",
+                seen,
+                plural(frames.len(), "frame", "frames"),
+                span_label(first, last)
+            )
+        })
+        .collect()
+}
+
 fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
     let pad = "  ".repeat(depth);
     let inner = "  ".repeat(depth + 1);
@@ -235,6 +268,9 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
             if boxes > 0 {
                 let all = d.frames.iter().flat_map(|f| f.boxes.iter().map(|b| (b.label.as_str(), b.score)));
                 out.push(format!("{inner}by label: {}", label_counts(all)));
+                for line in label_summaries(&d.frames) {
+                    out.push(format!("{inner}{line}"));
+                }
                 let per_frame: Vec<String> = d
                     .frames
                     .iter()

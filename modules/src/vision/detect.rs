@@ -1,4 +1,26 @@
-//! `detect(frames, label)`: OpenCV's classic object detectors.
+//! `detect(frames, label)`: objects in frames, by a COCO-80 detector or by
+//! OpenCV's classic detectors.
+//!
+//! # Detectors
+//!
+//! `detector: "auto"` (the default) runs **CenterNet** ([`super::centernet`],
+//! model `centernet-coco`, on candle) for every label naming COCO classes
+//! ([`super::objects::coco_query`]: the 80 class names, plurals, synonyms
+//! such as man/woman/child → person, bike → bicycle, sofa → couch, group
+//! words such as vehicle or animal; an empty label or `"all"` asks for all
+//! 80) and the classic detectors below for the labels COCO lacks (faces,
+//! eyes, bodies, licence plates). When `centernet-coco` is not installed, a
+//! COCO label that a classic detector also knows (person, cat) falls back to
+//! it and the trace's `detect` note says so and names the install command;
+//! otherwise the missing model is an error naming it. `"centernet"` and
+//! `"classic"` pick one.
+//!
+//! CenterNet boxes: see [`super::objects`] (frames letterboxed into
+//! 512×512, heatmap peaks above `min_score` (default 0.3),
+//! per-class NMS at IoU `nms_iou`, at most `max_boxes` per frame). Score: the
+//! class heatmap's value at the peak (sigmoid, 0–1).
+//!
+//! # Classic detectors
 //!
 //! - **person**: the HOG + linear SVM people detector (Dalal & Triggs) built
 //!   into OpenCV (`HOGDescriptor::getDefaultPeopleDetector`). Its window is
@@ -20,7 +42,7 @@
 //! coordinates. Frames are processed in contiguous chunks, one per core.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use opencv::core::{Mat, Rect, Size, Vector};
@@ -30,7 +52,12 @@ use opencv::prelude::*;
 use vprog_runtime::value::{BBox, Detections, Frame, FrameDetections};
 use vprog_runtime::{Args, CachePolicy, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value};
 
+use vprog_models::catalog::CENTERNET_COCO;
+
+use super::centernet::{CenterNet, COCO_LABELS};
+use super::objects::{self, coco_query, detect_objects, ObjectParams};
 use super::{check_frame, cv_err, gray_mat, map_chunks, scaled};
+use crate::model_store::{locate, ModelStore};
 
 /// Environment variable naming OpenCV's data directory (holding `haarcascades/`).
 pub const DATA_ENV: &str = "VPROG_OPENCV_DATA";
@@ -316,53 +343,155 @@ pub fn nms(mut boxes: Vec<BBox>) -> Vec<BBox> {
     kept
 }
 
-const DOC: &str = "Finds objects of one kind in frames with OpenCV's classic detectors: the HOG people detector for \"person\", Haar cascades for faces and the rest.
-`label` (case-insensitive; `_`/`-` read as spaces; synonyms such as people/pedestrian → person, body → full body, \
-license plate → licence plate) picks the detector: person (HOG + linear SVM, 64x128 window), face (frontal), profile face, eye, \
-eye with glasses, smile, full body, upper body, lower body, cat face, licence plate (Haar cascades from the Debian \
-`opencv-data` package, looked up in $VPROG_OPENCV_DATA/haarcascades, default /usr/share/opencv4). An unknown label is an \
-error listing the supported ones; a missing cascade file is a missing-model error naming `apt-get install opencv-data`. \
-Returns one entry per frame (frames without boxes included), boxes in the frames' pixel coordinates labelled with the \
-canonical name. Scores: person = 1 − exp(−w) of the SVM margin w (0.5 → 0.39, 1 → 0.63, 2 → 0.86); Haar = n/(n+3) for \
-n merged neighbour hits (always ≥ 0.5). Boxes below `min_score` are dropped, then overlapping boxes are suppressed (IoU > 0.45 \
-or 80% inside a better one). `upscale` enlarges frames first so small objects reach the detector window; 0 (auto) uses \
-clamp(1152/height, 1, 3) for person (768x576 → 2x: pedestrians ~70 px tall are otherwise missed) and clamp(720/height, 1, 2) \
-for the cascades. Cost grows with upscale²; frames run in parallel, one chunk per core. No frames → empty Detections.";
+const DOC: &str = "Finds objects in frames. With `detector: \"auto\"` (default), labels naming COCO classes run CenterNet \
+(model `centernet-coco`, a COCO-80 detector on candle): the 80 COCO names (person, bicycle, car, motorcycle, bus, truck, dog, \
+cat, bird, cup, bottle, chair, couch, tv, laptop, cell phone, book, ...), plurals, synonyms (man/woman/child/people → person, \
+bike → bicycle, automobile → car, puppy → dog, sofa → couch, table → dining table, phone → cell phone, ...) and group words \
+(vehicle, animal, pet, bag, food, fruit, furniture, seat) that return boxes of each member class; label \"\" or \"all\" (the \
+default) returns every class. Other labels run OpenCV's classic detectors: face (frontal), profile face, eye, eye with \
+glasses, smile, full body, upper body, lower body, cat face, licence plate (Haar cascades) and, with `detector: \"classic\"`, \
+person (HOG). An unknown label is an error listing what is supported. CenterNet: frames letterboxed into 512x512, heatmap peaks \
+scoring ≥ min_score (the peak's class probability, 0-1; default 0.3), per-class NMS at IoU nms_iou, at most max_boxes per frame, boxes in \
+the frames' pixels labelled with their class. When centernet-coco is not installed, person and cat (and \"all\", as person) fall back to the classic \
+detectors (the trace says so and names `vprog models fetch centernet-coco`); other COCO labels are then an error naming it. \
+Classic scores (default min_score 0.25): person = 1 − exp(−w) of the HOG SVM margin; Haar = n/(n+3) for n merged hits (≥ 0.5); `upscale` enlarges \
+frames first for the classic detectors only (0 = automatic). Returns one entry per frame, frames without boxes included. \
+No frames → empty Detections.";
 
-/// `detect(frames, label = "person", min_score = 0.25, upscale = 0)`.
-pub struct Detect {
-    sig: Signature,
-}
-
-impl Default for Detect {
-    fn default() -> Self {
-        Detect::new()
+/// The classic detector standing in for CenterNet when it is not installed:
+/// the label's own (person, cat) or, for "all", the HOG people detector.
+fn classic_stand_in(label: &str) -> Option<&'static LabelSpec> {
+    if objects::ALL_WORDS.contains(&objects::normalise(label).as_str()) {
+        lookup_label("person")
+    } else {
+        lookup_label(label)
     }
 }
 
+/// `detect(frames, label = "", detector = "auto", min_score = 0 (per detector), nms_iou = 0.5, max_boxes = 100, upscale = 0)`.
+pub struct Detect {
+    sig: Signature,
+    store: Arc<ModelStore>,
+    centernet: Mutex<Option<(PathBuf, Arc<CenterNet>)>>,
+}
+
+/// What a call runs, resolved from `label` and `detector`.
+enum Plan {
+    /// CenterNet for these COCO classes.
+    Coco(Arc<CenterNet>, Vec<usize>),
+    /// A classic detector, with the reason when it stands in for CenterNet.
+    Classic(LabelSpec, Option<String>),
+}
+
 impl Detect {
-    /// The module with its signature.
-    pub fn new() -> Detect {
-        let sig = Signature::new("detect", "1.0.0", Returns::Is(Type::Detections), DOC)
+    /// The module with its signature; CenterNet comes from `store`.
+    pub fn new(store: Arc<ModelStore>) -> Detect {
+        let sig = Signature::new("detect", "1.1.0", Returns::Is(Type::Detections), DOC)
             .param(Param::of("frames", Type::Frames, "The frames to search."))
             .param(
-                Param::of("label", Type::Text, "What to find: person, face, profile face, eye, smile, full body, upper body, ...")
-                    .default(Value::text("person")),
+                Param::of(
+                    "label",
+                    Type::Text,
+                    "What to find: a COCO class (person, car, dog, cup, ...), a synonym or group word (man, bike, vehicle, animal), \
+face, eye, licence plate, ...; \"\" or \"all\" = every COCO class.",
+                )
+                .default(Value::text("")),
             )
             .param(
-                Param::of("min_score", Type::Number, "Boxes scoring below this (0 to 1) are dropped.")
-                    .default(Value::Number(f64::from(DEFAULT_MIN_SCORE)))
-                    .range(0.0, 1.0)
-                    .searchable(0.1, 0.8),
+                Param::of("detector", Type::Text, "auto (CenterNet for COCO labels, classic for the rest), centernet or classic.")
+                    .default(Value::text("auto")),
             )
             .param(
-                Param::of("upscale", Type::Number, "Enlarge frames by this factor before detecting; 0 = automatic per detector.")
+                Param::of(
+                    "min_score",
+                    Type::Number,
+                    "Boxes scoring below this (0 to 1) are dropped; 0 = the detector's default (CenterNet 0.3, classic 0.25).",
+                )
+                .default(Value::Number(0.0))
+                .range(0.0, 1.0)
+                .searchable(0.1, 0.8),
+            )
+            .param(
+                Param::of(
+                    "nms_iou",
+                    Type::Number,
+                    "CenterNet: of two boxes of one class overlapping more than this IoU, the weaker is dropped.",
+                )
+                .default(Value::Number(f64::from(objects::DEFAULT_NMS_IOU)))
+                .range(0.1, 1.0)
+                .searchable(0.3, 0.7),
+            )
+            .param(
+                Param::of("max_boxes", Type::Int, "CenterNet: the most boxes kept per frame, best first.")
+                    .default(Value::Int(objects::DEFAULT_MAX_BOXES as i64))
+                    .range(1.0, 1000.0),
+            )
+            .param(
+                Param::of("upscale", Type::Number, "Classic detectors: enlarge frames by this factor first; 0 = automatic per detector.")
                     .default(Value::Number(0.0))
                     .range(0.0, 4.0)
                     .searchable(1.0, 3.0),
             )
             .cache(CachePolicy::Disk);
-        Detect { sig }
+        Detect { sig, store, centernet: Mutex::new(None) }
+    }
+
+    /// The installed CenterNet, loaded once.
+    fn load_centernet(&self) -> Result<Arc<CenterNet>, ModuleError> {
+        let dir = locate(&self.store, CENTERNET_COCO)?.dir;
+        let mut slot = self.centernet.lock().map_err(|_| ModuleError::Failed("detect: CenterNet slot poisoned".into()))?;
+        if let Some((loaded_from, m)) = slot.as_ref() {
+            if *loaded_from == dir {
+                return Ok(m.clone());
+            }
+        }
+        let m = Arc::new(CenterNet::load(&dir, &candle_core::Device::Cpu)?);
+        *slot = Some((dir, m.clone()));
+        Ok(m)
+    }
+
+    /// Resolves `label` and `detector` into what runs.
+    fn plan(&self, label: &str, detector: &str) -> Result<Plan, ModuleError> {
+        let unknown = || {
+            ModuleError::invalid(
+                "label",
+                format!(
+                    "detect has no detector for `{label}`; supported: the 80 COCO classes ({}), their synonyms and group words \
+(vehicle, animal, ...), \"all\", and the classic labels {}",
+                    COCO_LABELS.join(", "),
+                    supported_labels()
+                ),
+            )
+        };
+        match detector {
+            "classic" => lookup_label(label).copied().map(|spec| Plan::Classic(spec, None)).ok_or_else(|| {
+                ModuleError::invalid("label", format!("the classic detectors have no `{label}`; they know: {}", supported_labels()))
+            }),
+            "centernet" => {
+                let classes = coco_query(label).ok_or_else(|| {
+                    ModuleError::invalid("label", format!("`{label}` is not a COCO class; CenterNet knows: {}", COCO_LABELS.join(", ")))
+                })?;
+                Ok(Plan::Coco(self.load_centernet()?, classes))
+            }
+            "auto" => match coco_query(label) {
+                Some(classes) => match self.load_centernet() {
+                    Ok(net) => Ok(Plan::Coco(net, classes)),
+                    Err(ModuleError::MissingModel { install, .. }) if classic_stand_in(label).is_some() => {
+                        let spec = *classic_stand_in(label).ok_or_else(unknown)?;
+                        Ok(Plan::Classic(
+                            spec,
+                            Some(format!(
+                                "the COCO detector (`{CENTERNET_COCO}`) is not installed, so OpenCV's classic `{}` detector ran; to use it, {install}",
+                                spec.name
+                            )),
+                        ))
+                    }
+                    Err(e) => Err(e),
+                },
+                None => lookup_label(label).copied().map(|spec| Plan::Classic(spec, None)).ok_or_else(unknown),
+            },
+            other => Err(ModuleError::invalid("detector", format!("expected auto, centernet or classic, got `{other}`"))),
+        }
     }
 }
 
@@ -375,53 +504,86 @@ impl Module for Detect {
     async fn call(&self, args: Args, ctx: &StepContext) -> Result<Value, ModuleError> {
         let frames = args.frames("frames")?;
         let label = args.text("label")?;
-        let spec = *lookup_label(&label).ok_or_else(|| {
-            ModuleError::invalid("label", format!("detect has no detector for `{label}`; supported labels: {}", supported_labels()))
-        })?;
+        let detector = args.text("detector")?.trim().to_lowercase();
         let min_score = args.number("min_score")?;
+        let nms_iou = args.number("nms_iou")?;
+        let max_boxes = args.int("max_boxes")?;
         let upscale = args.number("upscale")?;
         if !(0.0..=1.0).contains(&min_score) {
             return Err(ModuleError::invalid("min_score", format!("must be between 0 and 1, got {min_score}")));
         }
+        if !(0.1..=1.0).contains(&nms_iou) {
+            return Err(ModuleError::invalid("nms_iou", format!("must be between 0.1 and 1, got {nms_iou}")));
+        }
+        if !(1..=1000).contains(&max_boxes) {
+            return Err(ModuleError::invalid("max_boxes", format!("must be between 1 and 1000, got {max_boxes}")));
+        }
         if !(0.0..=4.0).contains(&upscale) || (upscale > 0.0 && upscale < 0.25) {
             return Err(ModuleError::invalid("upscale", format!("must be 0 (automatic) or between 0.25 and 4, got {upscale}")));
         }
-        let params = DetectParams { min_score: min_score as f32, upscale };
+        let plan = self.plan(&label, &detector)?;
         if frames.is_empty() {
             ctx.note("detect", "no frames: empty result");
             return Ok(Value::Detections(Arc::new(Detections::default())));
-        }
-        if let Detector::Haar(file) = spec.detector {
-            cascade_path(file)?;
         }
         let started = std::time::Instant::now();
         let n = frames.len();
         ctx.progress.set_length(n as u64);
         let progress = ctx.progress.clone();
         let shared = frames.clone();
-        let results = map_chunks(ctx, n, move |range| {
-            let progress = progress.clone();
-            detect_frames_with(&shared[range], &spec, &params, &mut || progress.inc(1))
-        })
-        .await;
+        let (results, mut note) = match plan {
+            Plan::Coco(net, classes) => {
+                let params = ObjectParams {
+                    min_score: min_score as f32,
+                    nms_iou: nms_iou as f32,
+                    max_boxes: max_boxes as usize,
+                    ..ObjectParams::default()
+                };
+                let asked: Vec<&str> = classes.iter().map(|&c| COCO_LABELS[c]).collect();
+                let note = serde_json::json!({
+                    "label": label,
+                    "classes": if asked.len() == COCO_LABELS.len() { serde_json::json!("all 80 COCO classes") } else { serde_json::json!(asked) },
+                    "detector": format!("tfjs-candle:{CENTERNET_COCO}"),
+                    "fit": "letterbox into 512x512",
+                    "min_score": min_score,
+                    "nms_iou": nms_iou,
+                });
+                let results = ctx.blocking(move || detect_objects(&net, &shared, &classes, &params, &mut || progress.inc(1))).await;
+                (results, note)
+            }
+            Plan::Classic(spec, fallback) => {
+                if let Detector::Haar(file) = spec.detector {
+                    cascade_path(file)?;
+                }
+                let min_score = if min_score > 0.0 { min_score } else { f64::from(DEFAULT_MIN_SCORE) };
+                let params = DetectParams { min_score: min_score as f32, upscale };
+                let results = map_chunks(ctx, n, move |range| {
+                    let progress = progress.clone();
+                    detect_frames_with(&shared[range], &spec, &params, &mut || progress.inc(1))
+                })
+                .await;
+                let factor = if upscale > 0.0 { upscale } else { frames.first().map_or(1.0, |f| auto_upscale(spec.detector, f.height)) };
+                let mut note = serde_json::json!({
+                    "label": spec.name,
+                    "detector": match spec.detector { Detector::HogPeople => "opencv:hog-people".to_string(), Detector::Haar(f) => format!("opencv:haar:{f}") },
+                    "upscale": factor,
+                    "min_score": min_score,
+                });
+                if let Some(why) = fallback {
+                    note["fallback"] = serde_json::json!(why);
+                }
+                (results, note)
+            }
+        };
         ctx.progress.finish();
         let results = results?;
-        let boxes: usize = results.iter().map(|f| f.boxes.len()).sum();
         let secs = started.elapsed().as_secs_f64();
-        let factor = if upscale > 0.0 { upscale } else { frames.first().map_or(1.0, |f| auto_upscale(spec.detector, f.height)) };
-        ctx.note(
-            "detect",
-            serde_json::json!({
-                "label": spec.name,
-                "detector": match spec.detector { Detector::HogPeople => "opencv:hog-people".to_string(), Detector::Haar(f) => format!("opencv:haar:{f}") },
-                "frames": n,
-                "boxes": boxes,
-                "frames_with_boxes": results.iter().filter(|f| !f.boxes.is_empty()).count(),
-                "upscale": factor,
-                "seconds": secs,
-                "frames_per_second": if secs > 0.0 { n as f64 / secs } else { 0.0 },
-            }),
-        );
+        note["frames"] = serde_json::json!(n);
+        note["boxes"] = serde_json::json!(results.iter().map(|f| f.boxes.len()).sum::<usize>());
+        note["frames_with_boxes"] = serde_json::json!(results.iter().filter(|f| !f.boxes.is_empty()).count());
+        note["seconds"] = serde_json::json!(secs);
+        note["frames_per_second"] = serde_json::json!(if secs > 0.0 { n as f64 / secs } else { 0.0 });
+        ctx.note("detect", note);
         Ok(Value::Detections(Arc::new(Detections { frames: results })))
     }
 }

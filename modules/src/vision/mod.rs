@@ -11,10 +11,13 @@
 //! The pixel helpers here turn a [`Frame`] (packed RGB24) into OpenCV mats
 //! and split frame lists into per-core chunks for the blocking pool.
 
+pub mod centernet;
 pub mod detect;
 pub mod leptonica;
+pub mod objects;
 pub mod ocr;
 pub mod ppocr;
+pub mod tfjs;
 pub mod track;
 
 use std::ops::Range;
@@ -32,7 +35,7 @@ use crate::model_store::ModelStore;
 /// `read_text`'s PP-OCR comes from `store`.
 pub fn register(r: &mut Registry, store: &Arc<ModelStore>) {
     let modules: [Arc<dyn vprog_runtime::Module>; 3] =
-        [Arc::new(detect::Detect::new()), Arc::new(track::Track::new()), Arc::new(ocr::ReadText::new(store.clone()))];
+        [Arc::new(detect::Detect::new(store.clone())), Arc::new(track::Track::new()), Arc::new(ocr::ReadText::new(store.clone()))];
     for module in modules {
         if let Err(e) = r.register(module) {
             tracing::error!(error = %e, "vision: module not registered");
