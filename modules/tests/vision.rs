@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vprog_modules::video::{open_video, sample_clip, SampleMode};
-use vprog_modules::vision::{detect, ocr, track};
+use vprog_modules::vision::{detect, objects, ocr, track};
 use vprog_modules::ModelStore;
 use vprog_runtime::module::Progress;
 use vprog_runtime::value::{BBox, Clip, Detections, Frame, FrameDetections, TimeRange, TimedText, Tracks, VideoRef};
@@ -189,7 +189,11 @@ async fn detect_auto_uses_centernet_and_falls_back_to_hog_and_says_so() {
     let (v, ctx) = ok("detect", vec![("frames", frames.clone())]).await;
     let note = ctx.notes.get("detect").expect("note");
     assert_eq!(note["detector"].as_str(), Some("tfjs-candle:centernet-coco"), "CenterNet is installed for the tests: {note}");
-    assert!(detections(v).frames[0].boxes.iter().filter(|b| b.label == "person").count() >= 3, "vtest at 20 s shows 5+ people");
+    let d = detections(v);
+    assert!(d.frames[0].boxes.iter().filter(|b| b.label == "person").count() >= 3, "vtest at 20 s shows 5+ people");
+    // min_score 0 (the default) means CenterNet's own default, 0.3.
+    assert!(d.frames[0].boxes.iter().all(|b| b.score >= objects::DEFAULT_MIN_SCORE), "{:?}", d.frames[0].boxes);
+    assert_eq!(note["min_score"].as_f64(), Some(f64::from(objects::DEFAULT_MIN_SCORE)), "{note}");
     let empty = tempfile::tempdir().expect("tempdir");
     let mut r = Registry::new();
     vprog_modules::vision::register(&mut r, &Arc::new(ModelStore::at(empty.path())));
@@ -485,12 +489,42 @@ async fn tracked_people_on_vtest_match_the_hand_count() {
         eprintln!("track {} {}: {:.1}-{:.1} s, {} points", tr.id, tr.label, a, b, tr.points.len());
     }
     eprintln!("distinct people tracked: {n}; hand count {HAND_COUNT}");
-    let (lo, hi) = ((HAND_COUNT as f64 * 0.7).floor() as i64, (HAND_COUNT as f64 * 1.3).ceil() as i64);
+    // Issue 13's target: within 15% (measured 2026-12-06: 23).
+    let (lo, hi) = ((HAND_COUNT as f64 * 0.85).floor() as i64, (HAND_COUNT as f64 * 1.15).ceil() as i64);
     assert!((lo..=hi).contains(&n), "tracked {n} people, hand count {HAND_COUNT} (allowed {lo}..={hi})");
     // Ids are dense and every track is a person seen in at least min_hits frames.
     let ids: Vec<u32> = t.tracks.iter().map(|t| t.id).collect();
     assert_eq!(ids, (1..=t.tracks.len() as u32).collect::<Vec<_>>());
     assert!(t.tracks.iter().all(|t| t.label == "person" && t.points.len() >= 3 && track::travel(&t.points) >= 1.0));
+}
+
+/// The same count on CenterNet's boxes at the defaults (nothing tuned on
+/// vtest): `track` and `count` work on COCO detections. Measured 2026-12-06:
+/// **34** tracks against the hand count of 20, so issue 13's 15% target is
+/// **missed** with CenterNet (HOG, above, gives 23): CenterNet finds more of
+/// the people (test-split recall 0.96), and the tracker, whose defaults were
+/// set on HOG's boxes and score scale, splits them into more tracks. This
+/// guards the measured figure (−15% … +12%) until the tracker is revisited
+/// on a counting set other than this video.
+#[tokio::test(flavor = "multi_thread")]
+async fn tracked_people_on_vtest_with_centernet_match_the_hand_count() {
+    let video = open("vtest.avi");
+    let frames = sample(&video, 0.0, video.info.duration, 5.0);
+    let started = Instant::now();
+    let (v, ctx) = ok("detect", vec![("frames", Value::Frames(frames.clone())), ("label", Value::text("people"))]).await;
+    let secs = started.elapsed().as_secs_f64();
+    let note = ctx.notes.get("detect").unwrap_or_default();
+    assert_eq!(note["detector"].as_str(), Some("tfjs-candle:centernet-coco"), "{note}");
+    eprintln!("detect: {} frames in {secs:.1} s = {:.2} frames/s", frames.len(), frames.len() as f64 / secs);
+    let people = detections(v);
+    let (v, _) = ok("track", vec![("detections", Value::Detections(people)), ("min_travel", Value::Number(1.0))]).await;
+    let t = tracks(v);
+    let (n, _) = ok("count", vec![("items", Value::Tracks(t.clone()))]).await;
+    let Value::Int(n) = n else { panic!("count gave {}", n.summary()) };
+    eprintln!("distinct people tracked on CenterNet boxes: {n}; hand count {HAND_COUNT}");
+    let (lo, hi) = ((HAND_COUNT as f64 * 0.85).floor() as i64, 38);
+    assert!((lo..=hi).contains(&n), "tracked {n} people, hand count {HAND_COUNT} (measured 34; allowed {lo}..={hi})");
+    assert!(t.tracks.iter().all(|t| t.label == "person"));
 }
 
 // ---------------------------------------------------------------------------

@@ -533,6 +533,7 @@ impl Module for Detect {
         let shared = frames.clone();
         let (results, mut note) = match plan {
             Plan::Coco(net, classes) => {
+                let min_score = if min_score > 0.0 { min_score } else { f64::from(objects::DEFAULT_MIN_SCORE) };
                 let params = ObjectParams {
                     min_score: min_score as f32,
                     nms_iou: nms_iou as f32,
