@@ -77,7 +77,8 @@ fn rejections_with_the_real_modules() {
     let reason = rejected_at(&ck, t, at(t, "thresh"));
     assert_eq!(reason, "`detect` has no parameter starting with `thresh`");
     let t = "frames = sample(video, fps: 1)\npeople = detect(frames, min_score: 0.4, min_score: 0.5)";
-    rejected_at(&ck, t, at(t, "min_score: 0.5"));
+    // `m` could still start `max_boxes`; `mi` can only be the repeated `min_score`.
+    rejected_at(&ck, t, at(t, "in_score: 0.5"));
     // `sample` takes at most one of fps, count, at and scenes.
     let t = "frames = sample(video, fps: 1, scenes: 0.4)";
     rejected_at(&ck, t, at(t, "cenes"));
