@@ -2,16 +2,17 @@
 //!
 //! A TF.js `graph-model` is a `model.json` (a TensorFlow `GraphDef` as
 //! JSON, with a `weightsManifest`) and binary weight shards.
-//! [`GraphModel::load`] parses the graph, checks that every node's
-//! operation is one this interpreter implements ([`ops`]), and reads the
-//! weights ([`weights`]); [`GraphModel::run`] evaluates the nodes the
+//! [`GraphModel::load`] parses the graph, decodes every node's operation
+//! ([`ops`]; one this interpreter lacks is kept as unsupported) and reads the
+//! weights ([`weights`]); [`GraphModel::check`] refuses, naming the node and
+//! operation, any unsupported node the wanted outputs depend on (a model's
+//! loader calls it, so the error comes at load); [`GraphModel::run`] evaluates the nodes the
 //! requested outputs depend on, in dependency order, dropping each
 //! intermediate after its last use.
 //!
 //! The operations are those of the detectors and segmenters vprog ships
 //! (CenterNet, MediaPipe selfie/meet; see `scripts/goldens/tfjs/README.md`
-//! for their op lists). Anything else is refused at load time, naming the
-//! node and operation.
+//! for their op lists). A cyclic graph is an error when run, not a hang.
 
 pub mod ops;
 mod weights;
@@ -225,8 +226,9 @@ impl GraphModel {
     ///
     /// [`GraphError::Io`] / [`GraphError::Malformed`] for unreadable or
     /// inconsistent files (a truncated shard is caught by its byte count),
-    /// [`GraphError::Unsupported`] naming the first node whose operation or
-    /// attributes this interpreter does not implement.
+    /// [`GraphError::Unsupported`] for a format other than `graph-model` or
+    /// a graph with functions (control flow). Nodes this interpreter does not
+    /// implement load as unsupported; [`GraphModel::check`] reports them.
     pub fn load(path: &Path, device: &Device) -> Result<GraphModel, GraphError> {
         let text = std::fs::read(path).map_err(|e| GraphError::Io { path: path.to_path_buf(), source: e })?;
         let json: ModelJson = serde_json::from_slice(&text).map_err(|e| GraphError::Malformed(format!("{}: {e}", path.display())))?;
