@@ -316,6 +316,56 @@ pub struct Mask {
     pub runs: Vec<u32>,
 }
 
+impl Mask {
+    /// Run-length encodes `bits` (row-major, `width × height` of them).
+    ///
+    /// Runs alternate unset and set, starting with an unset run (possibly 0
+    /// long); the run lengths sum to `width × height`.
+    pub fn encode(time: f64, width: u32, height: u32, label: impl Into<String>, score: f32, bits: &[bool]) -> Mask {
+        let mut runs = Vec::new();
+        let mut current = false;
+        let mut len = 0u32;
+        for &b in bits {
+            if b != current {
+                runs.push(len);
+                current = b;
+                len = 0;
+            }
+            len += 1;
+        }
+        runs.push(len);
+        Mask { time, width, height, label: label.into(), score, runs }
+    }
+
+    /// The set pixels, or `None` when the runs do not cover exactly `width × height` pixels.
+    pub fn decode(&self) -> Option<Vec<bool>> {
+        let total = u64::from(self.width) * u64::from(self.height);
+        if self.runs.iter().map(|&r| u64::from(r)).sum::<u64>() != total {
+            return None;
+        }
+        let mut bits = Vec::with_capacity(usize::try_from(total).ok()?);
+        for (i, &r) in self.runs.iter().enumerate() {
+            bits.extend(std::iter::repeat_n(i % 2 == 1, r as usize));
+        }
+        Some(bits)
+    }
+
+    /// How many pixels are set.
+    pub fn area(&self) -> u64 {
+        self.runs.iter().skip(1).step_by(2).map(|&r| u64::from(r)).sum()
+    }
+
+    /// The set share of the mask, 0–1.
+    pub fn coverage(&self) -> f64 {
+        let total = u64::from(self.width) * u64::from(self.height);
+        if total == 0 {
+            0.0
+        } else {
+            self.area() as f64 / total as f64
+        }
+    }
+}
+
 /// Masks over frames.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Masks {
@@ -585,6 +635,21 @@ mod tests {
             },
             subtitles: None,
         })
+    }
+
+    #[test]
+    fn masks_round_trip_through_runs() {
+        let bits = [true, true, false, false, false, true, false, true, true, true, true, false];
+        let m = Mask::encode(1.5, 4, 3, "person", 0.9, &bits);
+        assert_eq!(m.runs, vec![0, 2, 3, 1, 1, 4, 1]);
+        assert_eq!(m.decode().as_deref(), Some(&bits[..]));
+        assert_eq!(m.area(), 7);
+        assert!((m.coverage() - 7.0 / 12.0).abs() < 1e-12);
+        let empty = Mask::encode(0.0, 2, 2, "person", 0.0, &[false; 4]);
+        assert_eq!((empty.runs.clone(), empty.area()), (vec![4], 0));
+        // Runs that do not cover the mask are refused, not read past.
+        let bad = Mask { runs: vec![1, 2], ..m };
+        assert_eq!(bad.decode(), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vprog_runtime::value::{Detections, TimeRange, TimedText, Tracks};
+use vprog_runtime::value::{Detections, Masks, TimeRange, TimedText, Tracks};
 use vprog_runtime::{Args, Module, ModuleError, Param, ParamType, Returns, Signature, StepContext, Type, Value};
 
 use super::{arg, as_clip, covered_seconds, merged_clip, track_span, unsupported, TIME_EPS};
@@ -43,30 +43,30 @@ pub struct Temporal {
 }
 
 const BEFORE_DOC: &str = "Keeps the items that end at or before the anchor starts.
-Items are cues, frames, detection frames, tracks (by the span from their first \
+Items are cues, frames, detection frames, masks, tracks (by the span from their first \
 to their last position) or clip segments; the anchor is anything with a time: a \
-timestamp, clip, frame, frames, detections, tracks or timed text (its whole \
+timestamp, clip, frame, frames, detections, masks, tracks or timed text (its whole \
 span counts, so `before(x, a)` is before the first moment of `a`). A Clip is \
 cut rather than filtered: its segments are clipped to the time before the \
 anchor. The result has the same type as `items` and may be empty. An empty \
 anchor (nothing with a time) is an error.";
 
 const AFTER_DOC: &str = "Keeps the items that start at or after the anchor ends.
-Items are cues, frames, detection frames, tracks (by the span from their first \
+Items are cues, frames, detection frames, masks, tracks (by the span from their first \
 to their last position) or clip segments; the anchor is anything with a time: a \
-timestamp, clip, frame, frames, detections, tracks or timed text (its whole \
+timestamp, clip, frame, frames, detections, masks, tracks or timed text (its whole \
 span counts, so `after(x, a)` is after the last moment of `a`). A Clip is cut \
 rather than filtered: its segments are clipped to the time after the anchor. \
 The result has the same type as `items` and may be empty. An empty anchor \
 (nothing with a time) is an error.";
 
 const DURING_DOC: &str = "Keeps the items that overlap the anchor in time.
-Items are cues, frames, detection frames, tracks (by the span from their first \
+Items are cues, frames, detection frames, masks, tracks (by the span from their first \
 to their last position) or clip segments; the anchor is a timestamp, clip, \
-frame, frames, detections, tracks or timed text. A clip anchor counts only its \
+frame, frames, detections, masks, tracks or timed text. A clip anchor counts only its \
 segments, a timed-text anchor only its cues and a tracks anchor only its \
-tracks' spans (gaps between them are not \"during\"); frames and detections \
-count as their whole span. Two stretches of time overlap when they share time; \
+tracks' spans (gaps between them are not \"during\"); frames, detections and \
+masks count as their whole span. Two stretches of time overlap when they share time; \
 an instant (a frame, a timestamp) overlaps a stretch it lies in, ends included. \
 A Clip is cut rather than filtered: its segments are intersected with the \
 anchor. The result has the same type as `items` and may be empty. An empty \
@@ -84,7 +84,7 @@ impl Temporal {
             .param(
                 Param::required(
                     "items",
-                    ParamType::OneOf(vec![Type::TimedText, Type::Frames, Type::Detections, Type::Tracks, Type::Clip]),
+                    ParamType::OneOf(vec![Type::TimedText, Type::Frames, Type::Detections, Type::Tracks, Type::Masks, Type::Clip]),
                     "The timed items to filter.",
                 )
                 .generic(),
@@ -98,6 +98,7 @@ impl Temporal {
                     Type::Frames,
                     Type::Detections,
                     Type::Tracks,
+                    Type::Masks,
                     Type::TimedText,
                 ]),
                 "What the items are compared against in time.",
@@ -117,7 +118,7 @@ fn anchor_of(module: &str, v: &Value) -> Result<Anchor, ModuleError> {
         Value::Clip(_) | Value::Frames(_) | Value::Detections(_) | Value::Tracks(_) | Value::TimedText(_) | Value::Masks(_) => {
             ModuleError::invalid("anchor", format!("{module}: the anchor ({}) is empty, so it has no time to compare against", v.summary()))
         }
-        other => unsupported(module, "anchor", "a Timestamp, Clip, Frame, Frames, Detections, Tracks or TimedText", other),
+        other => unsupported(module, "anchor", "a Timestamp, Clip, Frame, Frames, Detections, Tracks, Masks or TimedText", other),
     })?;
     let intervals = match v {
         Value::Clip(c) => c.segments.clone(),
@@ -180,12 +181,15 @@ pub fn relate(module: &str, rel: Relation, items: &Value, anchor: &Value) -> Res
         Value::Tracks(t) => Value::Tracks(Arc::new(Tracks {
             tracks: t.tracks.iter().filter(|tr| track_span(tr).is_some_and(|s| a.keeps(rel, s))).cloned().collect(),
         })),
+        Value::Masks(m) => {
+            Value::Masks(Arc::new(Masks { masks: m.masks.iter().filter(|k| a.keeps(rel, instant(k.time))).cloned().collect() }))
+        }
         Value::Clip(_) | Value::Video(_) => {
             let clip = as_clip(items).ok_or_else(|| unsupported(module, "items", "a Clip", items))?;
             let ranges: Vec<TimeRange> = clip.segments.iter().flat_map(|s| a.cut(rel, *s)).collect();
             Value::Clip(Arc::new(merged_clip(clip.video.clone(), ranges)))
         }
-        other => return Err(unsupported(module, "items", "TimedText, Frames, Detections, Tracks or a Clip", other)),
+        other => return Err(unsupported(module, "items", "TimedText, Frames, Detections, Tracks, Masks or a Clip", other)),
     })
 }
 

@@ -339,14 +339,23 @@ impl TrimAround {
             "trim_around",
             "1.0.0",
             Returns::Is(Type::Clip),
-            "The parts of a clip within `pad` of an anchor: a time, frames, detections, tracks, subtitle cues or another clip.
+            "The parts of a clip within `pad` of an anchor: a time, frames, detections, masks, tracks, subtitle cues or another clip.
 
-Each anchor item gives a time span, widened by `pad` on both sides; the result is the union of those spans (overlaps merged) intersected with the clip, so it may have several segments. Spans: a Timestamp is an instant; a Frame or Frames their frame times; Detections the times of frames where something was found (frames with no boxes are ignored); Tracks each track's first to last point; TimedText each cue's start to end; a Clip its segments (it must come from the same video). No anchor items give an empty clip.",
+Each anchor item gives a time span, widened by `pad` on both sides; the result is the union of those spans (overlaps merged) intersected with the clip, so it may have several segments. Spans: a Timestamp is an instant; a Frame or Frames their frame times; Detections the times of frames where something was found (frames with no boxes are ignored); Masks their frame times; Tracks each track's first to last point; TimedText each cue's start to end; a Clip its segments (it must come from the same video). No anchor items give an empty clip.",
         )
         .param(Param::of("video", Type::Clip, "The clip (or whole video) to cut."))
         .param(Param::required(
             "anchor",
-            ParamType::OneOf(vec![Type::Timestamp, Type::Clip, Type::Frame, Type::Frames, Type::Detections, Type::Tracks, Type::TimedText]),
+            ParamType::OneOf(vec![
+                Type::Timestamp,
+                Type::Clip,
+                Type::Frame,
+                Type::Frames,
+                Type::Detections,
+                Type::Masks,
+                Type::Tracks,
+                Type::TimedText,
+            ]),
             "What to keep the surroundings of.",
         ))
         .param(
@@ -395,6 +404,7 @@ fn anchor_spans(anchor: &Value, video: &VideoRef) -> Result<Vec<TimeRange>, Modu
         Value::Frame(f) => Ok(vec![point(f.time)?]),
         Value::Frames(fs) => fs.iter().map(|f| point(f.time)).collect(),
         Value::Detections(d) => d.frames.iter().filter(|f| !f.boxes.is_empty()).map(|f| point(f.time)).collect(),
+        Value::Masks(m) => m.masks.iter().map(|k| point(k.time)).collect(),
         Value::Tracks(t) => t
             .tracks
             .iter()
@@ -408,7 +418,7 @@ fn anchor_spans(anchor: &Value, video: &VideoRef) -> Result<Vec<TimeRange>, Modu
         Value::TimedText(tt) => tt.cues.iter().map(|c| span(c.start, c.end)).collect(),
         other => Err(ModuleError::invalid(
             "anchor",
-            format!("expected a Timestamp, Clip, Frame, Frames, Detections, Tracks or TimedText, got {}", other.type_of()),
+            format!("expected a Timestamp, Clip, Frame, Frames, Detections, Masks, Tracks or TimedText, got {}", other.type_of()),
         )),
     }
 }

@@ -1,9 +1,12 @@
 //! Vision modules:
 //!
-//! - [`detect`]: `detect(frames, label)`: OpenCV's HOG people detector and
-//!   Haar cascades from the Debian `opencv-data` package.
+//! - [`detect`]: `detect(frames, label)`: COCO-80 objects with CenterNet
+//!   ([`centernet`], [`objects`], model store); OpenCV's HOG people detector
+//!   and Haar cascades (Debian `opencv-data`) for the classic labels.
 //! - [`track`]: `track(detections)`: ByteTrack-style IoU association of
 //!   detections into tracks with constant-velocity prediction.
+//! - [`segment`]: `segment(frames, "person")`: person masks from MediaPipe
+//!   Selfie / Meet ([`person_seg`], model store).
 //! - [`ocr`]: `read_text(frames)`: PP-OCR ([`ppocr`], model store) or
 //!   Tesseract OCR (Debian `tesseract-ocr-eng`) with deduplication of
 //!   unchanged frames and per-line cues.
@@ -16,7 +19,9 @@ pub mod detect;
 pub mod leptonica;
 pub mod objects;
 pub mod ocr;
+pub mod person_seg;
 pub mod ppocr;
+pub mod segment;
 pub mod tfjs;
 pub mod track;
 
@@ -30,12 +35,16 @@ use vprog_runtime::{ModuleError, Registry, StepContext};
 
 use crate::model_store::ModelStore;
 
-/// Registers this family's modules (`detect`, `track`, `read_text`). The
-/// classic models are system files (OpenCV cascades, Tesseract data);
-/// `read_text`'s PP-OCR comes from `store`.
+/// Registers this family's modules (`detect`, `track`, `read_text`,
+/// `segment`). The classic models are system files (OpenCV cascades,
+/// Tesseract data); CenterNet, PP-OCR and the segmenters come from `store`.
 pub fn register(r: &mut Registry, store: &Arc<ModelStore>) {
-    let modules: [Arc<dyn vprog_runtime::Module>; 3] =
-        [Arc::new(detect::Detect::new(store.clone())), Arc::new(track::Track::new()), Arc::new(ocr::ReadText::new(store.clone()))];
+    let modules: [Arc<dyn vprog_runtime::Module>; 4] = [
+        Arc::new(detect::Detect::new(store.clone())),
+        Arc::new(track::Track::new()),
+        Arc::new(ocr::ReadText::new(store.clone())),
+        Arc::new(segment::Segment::new(store.clone())),
+    ];
     for module in modules {
         if let Err(e) = r.register(module) {
             tracing::error!(error = %e, "vision: module not registered");

@@ -1,11 +1,12 @@
-//! Evidence images: frames as JPEG, with boxes drawn where a step found them.
+//! Evidence images: frames as JPEG, with boxes drawn where a step found
+//! them and masks tinted over the pixels they cover.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{ImageBuffer, Rgb, RgbImage};
 
-use crate::value::{BBox, Frame};
+use crate::value::{BBox, Frame, Mask};
 
 /// Longest side of an evidence image, in pixels.
 pub const ARTIFACT_MAX_SIDE: u32 = 640;
@@ -17,6 +18,7 @@ pub(crate) struct ArtifactJob {
     pub path: PathBuf,
     pub frame: Frame,
     pub boxes: Vec<BBox>,
+    pub mask: Option<Mask>,
 }
 
 /// Indices of at most `max` items out of `n`, evenly spaced.
@@ -68,6 +70,9 @@ fn write_one(job: &ArtifactJob) -> Result<(), String> {
     } else {
         ImageBuffer::from_raw(f.width, f.height, f.rgb.to_vec()).ok_or("bad frame buffer")?
     };
+    if let Some(mask) = &job.mask {
+        tint_mask(&mut img, mask)?;
+    }
     for b in &job.boxes {
         draw_box(&mut img, b, scale);
     }
@@ -85,6 +90,33 @@ fn colour(label: &str) -> Rgb<u8> {
     const PALETTE: [[u8; 3]; 6] = [[255, 64, 64], [64, 220, 64], [64, 128, 255], [255, 200, 0], [255, 64, 255], [0, 220, 220]];
     let h = label.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
     Rgb(PALETTE[h % PALETTE.len()])
+}
+
+/// Blends the mask's label colour over the pixels it covers (half
+/// strength), sampling the mask at the image's scale, and outlines its edge.
+fn tint_mask(img: &mut RgbImage, mask: &Mask) -> Result<(), String> {
+    let bits =
+        mask.decode().ok_or_else(|| format!("the mask at {:.3}s has runs that do not cover {}x{}", mask.time, mask.width, mask.height))?;
+    let (mw, mh) = (mask.width as usize, mask.height as usize);
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let at = |x: usize, y: usize| -> bool {
+        let (mx, my) = ((x * mw / w).min(mw.saturating_sub(1)), (y * mh / h).min(mh.saturating_sub(1)));
+        bits.get(my * mw + mx).copied().unwrap_or(false)
+    };
+    let c = colour(&mask.label);
+    for y in 0..h {
+        for x in 0..w {
+            if !at(x, y) {
+                continue;
+            }
+            let edge = x == 0 || y == 0 || x + 1 == w || y + 1 == h || !at(x - 1, y) || !at(x + 1, y) || !at(x, y - 1) || !at(x, y + 1);
+            let p = img.get_pixel_mut(x as u32, y as u32);
+            for k in 0..3 {
+                p.0[k] = if edge { c.0[k] } else { ((u16::from(p.0[k]) + u16::from(c.0[k])) / 2) as u8 };
+            }
+        }
+    }
+    Ok(())
 }
 
 fn draw_box(img: &mut RgbImage, b: &BBox, scale: f32) {
@@ -128,12 +160,32 @@ mod tests {
         let path = dir.path().join("a.jpg");
         let frame = Frame { time: 1.0, width: 1280, height: 720, rgb: vec![10u8; 1280 * 720 * 3].into() };
         let bbox = BBox { x: 100.0, y: 100.0, w: 200.0, h: 300.0, label: "person".into(), score: 0.9 };
-        write_all(vec![ArtifactJob { path: path.clone(), frame, boxes: vec![bbox] }]).expect("writes");
+        write_all(vec![ArtifactJob { path: path.clone(), frame, boxes: vec![bbox], mask: None }]).expect("writes");
         let img = image::open(&path).expect("a jpeg").to_rgb8();
         assert_eq!((img.width(), img.height()), (640, 360));
         // The box's top edge (y = 50 after scaling) is coloured, the background is not.
         let edge = img.get_pixel(100, 50);
         let bg = img.get_pixel(20, 20);
         assert!(edge.0.iter().map(|c| *c as i32).sum::<i32>() > bg.0.iter().map(|c| *c as i32).sum::<i32>() + 100);
+    }
+
+    #[test]
+    fn tints_the_masked_pixels_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.jpg");
+        let (w, h) = (64u32, 32u32);
+        let frame = Frame { time: 2.0, width: w, height: h, rgb: vec![0u8; (w * h * 3) as usize].into() };
+        // The right half is the mask.
+        let bits: Vec<bool> = (0..w * h).map(|i| i % w >= w / 2).collect();
+        let mask = Mask::encode(2.0, w, h, "person", 0.9, &bits);
+        write_all(vec![ArtifactJob { path: path.clone(), frame, boxes: Vec::new(), mask: Some(mask) }]).expect("writes");
+        let img = image::open(&path).expect("a jpeg").to_rgb8();
+        let sum = |x, y| img.get_pixel(x, y).0.iter().map(|c| *c as i32).sum::<i32>();
+        assert!(sum(48, 16) > 100, "inside the mask is tinted: {:?}", img.get_pixel(48, 16));
+        assert!(sum(8, 16) < 30, "outside stays dark: {:?}", img.get_pixel(8, 16));
+        // Runs that do not cover the frame are an error, not a panic.
+        let bad = Mask { runs: vec![3], ..Mask::encode(2.0, w, h, "person", 0.9, &bits) };
+        let frame = Frame { time: 2.0, width: w, height: h, rgb: vec![0u8; (w * h * 3) as usize].into() };
+        assert!(write_all(vec![ArtifactJob { path: dir.path().join("bad.jpg"), frame, boxes: Vec::new(), mask: Some(bad) }]).is_err());
     }
 }

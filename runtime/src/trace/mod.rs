@@ -189,6 +189,9 @@ fn index<'a>(steps: &'a [StepRecord], out: &mut HashMap<&'a str, &'a StepRecord>
     }
 }
 
+/// One evidence image to write: the frame, boxes to draw, a mask to tint.
+type Evidence = (Frame, Vec<crate::value::BBox>, Option<crate::value::Mask>);
+
 struct Writer<'a> {
     dir: &'a Path,
     run_id: &'a str,
@@ -212,9 +215,9 @@ impl Writer<'_> {
                 let json =
                     serde_json::to_vec(&v.to_json()).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
                 std::fs::write(&path, json).map_err(io_err(&path))?;
-                for (k, (frame, boxes)) in self.evidence(s, v).into_iter().enumerate() {
+                for (k, (frame, boxes, mask)) in self.evidence(s, v).into_iter().enumerate() {
                     let rel = format!("artifacts/{}-{safe}-{k:03}.jpg", self.run_id);
-                    self.jobs.push(ArtifactJob { path: self.dir.join(&rel), frame, boxes });
+                    self.jobs.push(ArtifactJob { path: self.dir.join(&rel), frame, boxes, mask });
                     artifacts.push(rel);
                 }
                 Some(OutputInfo { ty: v.type_of().to_string(), summary: v.summary(), file: rel })
@@ -247,11 +250,22 @@ impl Writer<'_> {
         })
     }
 
-    /// Frames to save for a step's output, with the boxes to draw on them.
-    fn evidence(&self, s: &StepRecord, v: &Value) -> Vec<(Frame, Vec<crate::value::BBox>)> {
+    /// Frames to save for a step's output, with the boxes and the mask to draw on them.
+    fn evidence(&self, s: &StepRecord, v: &Value) -> Vec<Evidence> {
         match v {
-            Value::Frame(f) => vec![(f.clone(), Vec::new())],
-            Value::Frames(fs) => pick_evenly(fs.len(), ARTIFACTS_PER_STEP).into_iter().map(|i| (fs[i].clone(), Vec::new())).collect(),
+            Value::Frame(f) => vec![(f.clone(), Vec::new(), None)],
+            Value::Frames(fs) => pick_evenly(fs.len(), ARTIFACTS_PER_STEP).into_iter().map(|i| (fs[i].clone(), Vec::new(), None)).collect(),
+            Value::Masks(m) => {
+                let frames = self.source_frames(s, 4);
+                pick_evenly(m.masks.len(), ARTIFACTS_PER_STEP)
+                    .into_iter()
+                    .filter_map(|i| {
+                        let mask = &m.masks[i];
+                        let frame = frames.iter().find(|f| (f.time - mask.time).abs() < 1e-3)?;
+                        Some((frame.clone(), Vec::new(), Some(mask.clone())))
+                    })
+                    .collect()
+            }
             Value::Detections(d) => {
                 let frames = self.source_frames(s, 4);
                 let with_boxes: Vec<_> = d.frames.iter().filter(|f| !f.boxes.is_empty()).collect();
@@ -260,13 +274,13 @@ impl Writer<'_> {
                     .filter_map(|i| {
                         let fd = with_boxes[i];
                         let frame = frames.iter().find(|f| (f.time - fd.time).abs() < 1e-3)?;
-                        Some((frame.clone(), fd.boxes.clone()))
+                        Some((frame.clone(), fd.boxes.clone(), None))
                     })
                     .collect()
             }
             Value::TimedText(t) if t.cues.iter().any(|c| c.bbox.is_some()) => {
                 let frames = self.source_frames(s, 4);
-                let mut out: Vec<(Frame, Vec<crate::value::BBox>)> = Vec::new();
+                let mut out: Vec<Evidence> = Vec::new();
                 for f in frames {
                     let boxes: Vec<_> = t
                         .cues
@@ -275,7 +289,7 @@ impl Writer<'_> {
                         .filter_map(|c| c.bbox.clone())
                         .collect();
                     if !boxes.is_empty() {
-                        out.push((f, boxes));
+                        out.push((f, boxes, None));
                     }
                 }
                 let keep = pick_evenly(out.len(), ARTIFACTS_PER_STEP);

@@ -416,6 +416,8 @@ struct Full {
     choice: Option<ChoiceMeta>,
     times: Vec<String>,
     tracks: Vec<[String; 4]>,
+    /// Masks: time, label, share of the frame covered, score.
+    masks: Vec<[String; 4]>,
     text: String,
 }
 
@@ -778,6 +780,25 @@ fn render_value(v: &Json, options: Option<&[String]>, cap: usize) -> Full {
                 .collect();
             more(&mut full.notes, full.tracks.len(), tracks.len(), "tracks");
         }
+        "Masks" => {
+            full.kind = "masks";
+            let masks = arr("masks");
+            full.masks = masks
+                .iter()
+                .take(cap)
+                .map(|m| {
+                    let area = f64_of(m, "width") * f64_of(m, "height");
+                    let set: f64 = m
+                        .get("runs")
+                        .and_then(Json::as_array)
+                        .map(|r| r.iter().skip(1).step_by(2).filter_map(Json::as_f64).sum())
+                        .unwrap_or(0.0);
+                    let cover = if area > 0.0 { format!("{:.1}%", 100.0 * set / area) } else { "–".into() };
+                    [clock(f64_of(m, "time")), str_of(m, "label"), cover, format!("{:.2}", f64_of(m, "score"))]
+                })
+                .collect();
+            more(&mut full.notes, full.masks.len(), masks.len(), "masks");
+        }
         "Int" | "Number" | "Bool" => {
             full.kind = "text";
             full.text = v.get("value").map(Json::to_string).unwrap_or_default();
@@ -806,6 +827,13 @@ fn evidence_captions(v: &Json) -> Vec<String> {
     match v.get("type").and_then(Json::as_str).unwrap_or("") {
         "Frame" => vec![clock(time(v))],
         "Frames" => pick_evenly(frames.len(), ARTIFACTS_PER_STEP).into_iter().map(|i| clock(time(&frames[i]))).collect(),
+        "Masks" => {
+            let masks = v.get("masks").and_then(Json::as_array).map(Vec::as_slice).unwrap_or(&[]);
+            pick_evenly(masks.len(), ARTIFACTS_PER_STEP)
+                .into_iter()
+                .map(|i| format!("{} · {} mask", clock(time(&masks[i])), masks[i].get("label").and_then(Json::as_str).unwrap_or("?")))
+                .collect()
+        }
         "Detections" => {
             let with: Vec<&Json> =
                 frames.iter().filter(|f| f.get("boxes").and_then(Json::as_array).is_some_and(|b| !b.is_empty())).collect();
