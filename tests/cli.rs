@@ -65,6 +65,52 @@ fn run_answers_from_real_subtitles_and_writes_a_trace() {
 }
 
 #[test]
+fn segment_masks_people_and_the_report_tints_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let trace = tmp.path().join("trace");
+    let video = media("ted/test.mp4");
+    let out = vprog(
+        &[
+            "run",
+            example("speaker_on_screen.vp").to_str().expect("utf8"),
+            video.to_str().expect("utf8"),
+            "--trace",
+            trace.to_str().expect("utf8"),
+            "--json",
+        ],
+        &tmp.path().join("cache"),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json output");
+    let n = json["answer"]["value"]["value"].as_i64().unwrap_or_else(|| panic!("an Int answer: {stdout}"));
+    let t = vprog_runtime::trace::read_trace(&trace).expect("trace");
+    let seg = t.all_steps().into_iter().find(|s| s.op == "segment").expect("segment step");
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(trace.join(&seg.output.as_ref().expect("output").file)).expect("sidecar")).expect("json");
+    let times: Vec<f64> = sidecar["masks"].as_array().expect("masks").iter().filter_map(|m| m["time"].as_f64()).collect();
+    assert_eq!(times.len() as i64, n, "count(masks) is the number of masks");
+    // The frames (of 8 spread over the talk) where the speaker stands alone
+    // on stage, near 19, 42 and 50 s, are masked. (The title animation at
+    // 3.9 s is masked too: a false alarm; audience shots are not.)
+    for want in [19.3, 42.4, 50.1] {
+        assert!(times.iter().any(|t| (t - want).abs() < 0.5), "no mask near {want} s: {times:?}");
+    }
+    assert!(n <= 6, "{n} of 8 frames masked: {times:?}");
+    assert_eq!(seg.artifacts.len() as i64, n, "one evidence image per mask");
+    for a in &seg.artifacts {
+        let bytes = std::fs::read(trace.join(a)).expect("the evidence image");
+        assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF]), "{a} is a JPEG");
+    }
+    assert!(seg.notes.iter().any(|n| n.key == "segment" && n.value["model"] == "tfjs-candle:mediapipe-meet"), "{:?}", seg.notes);
+    let html = tmp.path().join("r.html");
+    let rep = vprog(&["report", trace.to_str().expect("utf8"), "-o", html.to_str().expect("utf8")], tmp.path());
+    assert!(rep.status.success(), "{}", text(&rep).1);
+    let page = std::fs::read_to_string(&html).expect("report");
+    assert!(page.contains("<th class=\"num\">covers</th>") && page.contains("person mask"), "the masks table and captions");
+}
+
+#[test]
 fn check_reports_errors_with_exit_1_and_json() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let bad = tmp.path().join("bad.vp");

@@ -336,7 +336,7 @@ fn every_value_type_renders() {
         json!({"type": "Int", "value": 42}),
         json!({"type": "Duration", "seconds": 1.25}),
         json!({"type": "Timestamp", "seconds": 61.0, "clock": "01:01.0"}),
-        json!({"type": "Masks", "masks": []}),
+        json!({"type": "Masks", "masks": [{"time": 3.0, "width": 4, "height": 2, "label": "person", "score": 0.87, "runs": [7, 1]}]}),
         json!({"type": "[Int]", "items": [{"type": "Int", "value": 1}]}),
     ];
     let steps = values
@@ -352,7 +352,7 @@ fn every_value_type_renders() {
     write(d, &trace(steps));
     let html = render_report(d).expect("report");
     for want in
-        ["00:00.5", "00:01.5", "frame at 00:02.0 (32x24)", "00:01.0–00:04.0", "car&lt;", ">42<", "1.250 s", "01:01.0", "&quot;masks&quot;"]
+        ["00:00.5", "00:01.5", "frame at 00:02.0 (32x24)", "00:01.0–00:04.0", "car&lt;", ">42<", "1.250 s", "01:01.0", "12.5%", "0.87"]
     {
         assert!(html.contains(want), "missing {want}");
     }
