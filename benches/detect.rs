@@ -1,5 +1,6 @@
-//! `detect`'s COCO detector (MobileNetV3-CenterNet on the candle TF.js
-//! interpreter) against its reference runtime, TensorFlow.js.
+//! `detect`'s COCO detector (MobileNetV3-CenterNet) and `segment`'s person
+//! segmenters (MediaPipe Meet and Selfie), on the candle TF.js
+//! interpreter, against their reference runtime, TensorFlow.js.
 //!
 //! The frames are the 11 of `scripts/goldens/tfjs/detect.json` (bikes,
 //! vtest, box, the TED talk, Big Buck Bunny), decoded with the ffmpeg CLI.
@@ -11,6 +12,11 @@
 //! or models directory (after `npm ci` in scripts/goldens/tfjs, it runs
 //! detect.mjs there), else as recorded in the golden file.
 //!
+//! The segmenters run on the same 11 frames (probabilities at frame size,
+//! threshold, RLE: what `segment` does per frame); their TF.js reference is
+//! the execute time over its 3 segmentation frames, recorded in the golden
+//! file or, with `VPROG_REFERENCE_TFJS`, re-measured by the same run above.
+//!
 //! `cargo bench --bench detect`. Target: frames/s ≥ 1.0× TF.js's.
 
 use std::path::Path;
@@ -20,6 +26,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use vprog_modules::vision::centernet::{CenterNet, COCO_LABELS};
 use vprog_modules::vision::objects::{detect_objects, ObjectParams};
+use vprog_modules::vision::person_seg::{PersonSegmenter, Variant};
+use vprog_modules::vision::segment::{segment_frames, SegmentParams};
 use vprog_modules::ModelStore;
 use vprog_runtime::value::Frame;
 
@@ -66,8 +74,13 @@ fn peak_rss_mib() -> f64 {
 
 /// Median of TF.js's `centernet.time_ms.execute` over the cases of `golden`.
 fn tfjs_median_ms(golden: &serde_json::Value) -> f64 {
+    tfjs_median_ms_of(golden, "centernet")
+}
+
+/// Median of TF.js's `<model>.time_ms.execute` over the cases of `golden` that ran it.
+fn tfjs_median_ms_of(golden: &serde_json::Value, model: &str) -> f64 {
     let mut ms: Vec<f64> =
-        golden["cases"].as_array().into_iter().flatten().filter_map(|c| c["centernet"]["time_ms"]["execute"].as_f64()).collect();
+        golden["cases"].as_array().into_iter().flatten().filter_map(|c| c[model]["time_ms"]["execute"].as_f64()).collect();
     ms.sort_by(f64::total_cmp);
     ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -95,7 +108,12 @@ fn reference(recorded: &serde_json::Value) {
         return;
     }
     let measured: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out_file).expect("reference output")).expect("JSON");
-    eprintln!("reference: TF.js 4.22 (CPU backend) in this run: median execute {:.0} ms/frame", tfjs_median_ms(&measured));
+    eprintln!(
+        "reference: TF.js 4.22 (CPU backend) in this run: median execute centernet {:.0} ms/frame, meet {:.0}, selfie {:.0} ms/frame",
+        tfjs_median_ms(&measured),
+        tfjs_median_ms_of(&measured, "meet"),
+        tfjs_median_ms_of(&measured, "selfie")
+    );
 }
 
 fn bench(c: &mut Criterion) {
@@ -132,5 +150,38 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench_segment(c: &mut Criterion) {
+    let golden = golden();
+    let frames = frames(&golden);
+    let params = SegmentParams::default();
+    let mut g = c.benchmark_group("segment");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    for (variant, name) in [(Variant::Meet, "meet"), (Variant::Selfie, "selfie")] {
+        let dir = ModelStore::from_env().locate(variant.model_id()).map(|m| m.dir).unwrap_or_else(|e| panic!("{e}"));
+        let t = Instant::now();
+        let net = PersonSegmenter::load(&dir, variant, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let load = t.elapsed().as_secs_f64();
+        if std::env::args().any(|a| a == "--bench") {
+            let before = peak_rss_mib();
+            let t = Instant::now();
+            let masks = segment_frames(&net, &frames, &params, &mut || {}).expect("segments");
+            let pass = t.elapsed().as_secs_f64();
+            eprintln!(
+                "{name} on candle: load {load:.3} s; one pass {pass:.2} s = {:.2} frames/s ({:.0} ms/frame), {} masks; peak RSS {:.0} MiB \
+                 (before {before:.0} MiB); TF.js 4.22 (CPU backend) as recorded in detect.json: median execute {:.0} ms/frame",
+                frames.len() as f64 / pass,
+                pass * 1000.0 / frames.len() as f64,
+                masks.len(),
+                peak_rss_mib(),
+                tfjs_median_ms_of(&golden, name)
+            );
+        }
+        g.bench_function(format!("{name}_11_frames"), |b| {
+            b.iter(|| segment_frames(&net, &frames, &params, &mut || {}).expect("segments").len())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_segment);
 criterion_main!(benches);

@@ -877,6 +877,10 @@ fn zoo() -> Vec<Value> {
         sample_tracks(),
         tracks(vec![track(1, "x", &[])]),
         Value::Masks(Arc::new(Masks::default())),
+        // Runs that do not cover the mask, a NaN time, no width.
+        Value::Masks(Arc::new(Masks {
+            masks: vec![Mask { time: f64::NAN, width: 0, height: 5, label: "person".into(), score: f32::NAN, runs: vec![7, 3] }],
+        })),
         timeline(),
         tt(vec![]),
         tt(vec![cue(f64::NAN, f64::INFINITY, "")]),

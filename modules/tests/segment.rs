@@ -392,7 +392,7 @@ async fn segment_refuses_bad_labels_models_and_arguments_and_handles_odd_frames(
     let frames = frames_value(vec![small.clone()]);
     for (named, param, says) in [
         (vec![("label", Value::text("car"))], "label", "only people"),
-        (vec![("model", Value::text("rvm"))], "model", "selfie or meet"),
+        (vec![("model", Value::text("rvm"))], "model", "meet, selfie or auto"),
         (vec![("threshold", Value::Number(1.0))], "threshold", "between 0 and 1"),
         (vec![("min_area", Value::Number(-0.1))], "min_area", "between 0 and 1"),
     ] {

@@ -161,7 +161,10 @@ fn collect(v: &Value, out: &mut Vec<Item>) {
         }
         Value::Masks(m) => {
             for mask in &m.masks {
-                out.push(Item::Boxes { time: mask.time, labels: vec![format!("{} (mask)", mask.label)] });
+                out.push(Item::Boxes {
+                    time: mask.time,
+                    labels: vec![format!("{} (mask, {:.0}% of the frame)", mask.label, 100.0 * mask.coverage())],
+                });
             }
         }
     }

@@ -316,7 +316,17 @@ fn describe_into(out: &mut Vec<String>, value: &Value, depth: usize) {
             push_capped(
                 out,
                 &inner,
-                m.masks.iter().map(|k| format!("[{}] {} (score {:.2}, {}x{})", clock(k.time), k.label, k.score, k.width, k.height)),
+                m.masks.iter().map(|k| {
+                    format!(
+                        "[{}] {} covering {:.1}% of the frame (score {:.2}, {}x{})",
+                        clock(k.time),
+                        k.label,
+                        100.0 * k.coverage(),
+                        k.score,
+                        k.width,
+                        k.height
+                    )
+                }),
             );
         }
         Value::TimedText(t) => {

@@ -111,8 +111,12 @@ impl Segment {
                     .default(Value::text("person")),
             )
             .param(
-                Param::of("model", Type::Text, "meet (MediaPipe Meet, default) or selfie (MediaPipe Selfie, one person close up).")
-                    .default(Value::text("meet")),
+                Param::of(
+                    "model",
+                    Type::Text,
+                    "meet (MediaPipe Meet, the default; also \"auto\") or selfie (MediaPipe Selfie, one person close up).",
+                )
+                .default(Value::text("meet")),
             )
             .param(
                 Param::of("threshold", Type::Number, "A pixel is a person's when its probability exceeds this (0 to 1).")
@@ -174,7 +178,7 @@ for boxes around other objects use detect(frames, \"{label}\")"
             "selfie" => Variant::Selfie,
             "meet" => Variant::Meet,
             "auto" => DEFAULT_MODEL,
-            other => return Err(ModuleError::invalid("model", format!("expected selfie or meet, got `{other}`"))),
+            other => return Err(ModuleError::invalid("model", format!("expected meet, selfie or auto (= meet), got `{other}`"))),
         };
         if !(threshold > 0.0 && threshold < 1.0) {
             return Err(ModuleError::invalid("threshold", format!("must be between 0 and 1 (exclusive), got {threshold}")));
