@@ -337,12 +337,17 @@ impl Mask {
         Mask { time, width, height, label: label.into(), score, runs }
     }
 
+    /// Whether the runs cover exactly `width × height` pixels.
+    pub fn is_well_formed(&self) -> bool {
+        self.runs.iter().map(|&r| u64::from(r)).sum::<u64>() == u64::from(self.width) * u64::from(self.height)
+    }
+
     /// The set pixels, or `None` when the runs do not cover exactly `width × height` pixels.
     pub fn decode(&self) -> Option<Vec<bool>> {
-        let total = u64::from(self.width) * u64::from(self.height);
-        if self.runs.iter().map(|&r| u64::from(r)).sum::<u64>() != total {
+        if !self.is_well_formed() {
             return None;
         }
+        let total = u64::from(self.width) * u64::from(self.height);
         let mut bits = Vec::with_capacity(usize::try_from(total).ok()?);
         for (i, &r) in self.runs.iter().enumerate() {
             bits.extend(std::iter::repeat_n(i % 2 == 1, r as usize));
@@ -649,6 +654,7 @@ mod tests {
         assert_eq!((empty.runs.clone(), empty.area()), (vec![4], 0));
         // Runs that do not cover the mask are refused, not read past.
         let bad = Mask { runs: vec![1, 2], ..m };
+        assert!(!bad.is_well_formed());
         assert_eq!(bad.decode(), None);
     }
 

@@ -337,6 +337,8 @@ fn every_value_type_renders() {
         json!({"type": "Duration", "seconds": 1.25}),
         json!({"type": "Timestamp", "seconds": 61.0, "clock": "01:01.0"}),
         json!({"type": "Masks", "masks": [{"time": 3.0, "width": 4, "height": 2, "label": "person", "score": 0.87, "runs": [7, 1]}]}),
+        // Hostile sizes and runs: rendered, never an overflow.
+        json!({"type": "Masks", "masks": [{"time": 1.0, "width": u64::MAX, "height": 2, "label": "x", "score": 1.0, "runs": [u64::MAX, 5]}]}),
         json!({"type": "[Int]", "items": [{"type": "Int", "value": 1}]}),
     ];
     let steps = values

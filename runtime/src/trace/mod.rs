@@ -257,10 +257,12 @@ impl Writer<'_> {
             Value::Frames(fs) => pick_evenly(fs.len(), ARTIFACTS_PER_STEP).into_iter().map(|i| (fs[i].clone(), Vec::new(), None)).collect(),
             Value::Masks(m) => {
                 let frames = self.source_frames(s, 4);
-                pick_evenly(m.masks.len(), ARTIFACTS_PER_STEP)
+                // A malformed mask (from a plugin) gets no image rather than failing the trace.
+                let drawable: Vec<_> = m.masks.iter().filter(|k| k.is_well_formed()).collect();
+                pick_evenly(drawable.len(), ARTIFACTS_PER_STEP)
                     .into_iter()
                     .filter_map(|i| {
-                        let mask = &m.masks[i];
+                        let mask = drawable[i];
                         let frame = frames.iter().find(|f| (f.time - mask.time).abs() < 1e-3)?;
                         Some((frame.clone(), Vec::new(), Some(mask.clone())))
                     })

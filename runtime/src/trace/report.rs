@@ -828,7 +828,23 @@ fn evidence_captions(v: &Json) -> Vec<String> {
         "Frame" => vec![clock(time(v))],
         "Frames" => pick_evenly(frames.len(), ARTIFACTS_PER_STEP).into_iter().map(|i| clock(time(&frames[i]))).collect(),
         "Masks" => {
-            let masks = v.get("masks").and_then(Json::as_array).map(Vec::as_slice).unwrap_or(&[]);
+            // The masks the trace writer drew: those whose runs cover their size.
+            let all = v.get("masks").and_then(Json::as_array).map(Vec::as_slice).unwrap_or(&[]);
+            let masks: Vec<&Json> = all
+                .iter()
+                .filter(|m| {
+                    let runs = m
+                        .get("runs")
+                        .and_then(Json::as_array)
+                        .and_then(|r| r.iter().map(Json::as_u64).try_fold(0u64, |acc, x| acc.checked_add(x?)));
+                    let size = m
+                        .get("width")
+                        .and_then(Json::as_u64)
+                        .zip(m.get("height").and_then(Json::as_u64))
+                        .and_then(|(w, h)| w.checked_mul(h));
+                    runs.is_some() && runs == size
+                })
+                .collect();
             pick_evenly(masks.len(), ARTIFACTS_PER_STEP)
                 .into_iter()
                 .map(|i| format!("{} · {} mask", clock(time(&masks[i])), masks[i].get("label").and_then(Json::as_str).unwrap_or("?")))
