@@ -847,7 +847,7 @@ fn evidence_captions(v: &Json) -> Vec<String> {
                 .collect();
             pick_evenly(masks.len(), ARTIFACTS_PER_STEP)
                 .into_iter()
-                .map(|i| format!("{} · {} mask", clock(time(&masks[i])), masks[i].get("label").and_then(Json::as_str).unwrap_or("?")))
+                .map(|i| format!("{} · {} mask", clock(time(masks[i])), masks[i].get("label").and_then(Json::as_str).unwrap_or("?")))
                 .collect()
         }
         "Detections" => {
