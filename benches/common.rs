@@ -41,3 +41,35 @@ pub fn run(rt: &tokio::runtime::Runtime, plan: &LogicalPlan, inputs: &RunInputs,
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
 }
+
+/// The frames of a golden file's `cases` (each `media` at `t` s), decoded
+/// with the ffmpeg CLI as the golden scripts decode them; `time` is 0.
+pub fn golden_frames(golden: &serde_json::Value) -> Vec<vprog_runtime::value::Frame> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    golden["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| {
+            let out = std::process::Command::new("ffmpeg")
+                .args(["-nostdin", "-v", "error", "-ss", &format!("{}", c["t"]), "-i"])
+                .arg(root.join(c["media"].as_str().expect("media")))
+                .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+                .output()
+                .expect("ffmpeg runs");
+            let (w, h) = (c["width"].as_u64().expect("w") as u32, c["height"].as_u64().expect("h") as u32);
+            assert_eq!(out.stdout.len(), (w * h * 3) as usize, "{c}: run scripts/fetch-media.sh");
+            vprog_runtime::value::Frame { time: 0.0, width: w, height: h, rgb: out.stdout.into() }
+        })
+        .collect()
+}
+
+/// Peak resident memory of this process so far, MiB.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}

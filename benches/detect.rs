@@ -21,7 +21,10 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vprog_modules::vision::centernet::{CenterNet, COCO_LABELS};
@@ -43,33 +46,14 @@ fn golden() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(root().join("scripts/goldens/tfjs/detect.json")).expect("golden")).expect("JSON")
 }
 
-fn frames(golden: &serde_json::Value) -> Vec<Frame> {
-    golden["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| {
-            let out = Command::new("ffmpeg")
-                .args(["-nostdin", "-v", "error", "-ss", &format!("{}", c["t"]), "-i"])
-                .arg(root().join(c["media"].as_str().expect("media")))
-                .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-                .output()
-                .expect("ffmpeg runs");
-            let (w, h) = (c["width"].as_u64().expect("w") as u32, c["height"].as_u64().expect("h") as u32);
-            assert_eq!(out.stdout.len(), (w * h * 3) as usize, "{c}: run scripts/fetch-media.sh");
-            Frame { time: 0.0, width: w, height: h, rgb: out.stdout.into() }
-        })
-        .collect()
-}
-
-/// Peak resident memory of this process so far, MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+/// The golden file and its 11 frames, decoded once for both benchmark groups.
+fn shared() -> &'static (serde_json::Value, Vec<Frame>) {
+    static SHARED: OnceLock<(serde_json::Value, Vec<Frame>)> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let golden = golden();
+        let frames = common::golden_frames(&golden);
+        (golden, frames)
+    })
 }
 
 /// Median of TF.js's `centernet.time_ms.execute` over the cases of `golden`.
@@ -117,19 +101,18 @@ fn reference(recorded: &serde_json::Value) {
 }
 
 fn bench(c: &mut Criterion) {
-    let golden = golden();
-    let frames = frames(&golden);
+    let (golden, frames) = shared();
     let dir = ModelStore::from_env().locate("centernet-coco").map(|m| m.dir).unwrap_or_else(|e| panic!("{e}"));
     let all: Vec<usize> = (0..COCO_LABELS.len()).collect();
     let params = ObjectParams::default();
     // `cargo test --all-targets` runs this once without `--bench`: skip the timed passes there.
     if std::env::args().any(|a| a == "--bench") {
-        let before = peak_rss_mib();
+        let before = common::peak_rss_mib();
         let t = Instant::now();
         let net = CenterNet::load(&dir, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
         let load = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let found = detect_objects(&net, &frames, &all, &params, &mut || {}).expect("detects");
+        let found = detect_objects(&net, frames, &all, &params, &mut || {}).expect("detects");
         let pass = t.elapsed().as_secs_f64();
         eprintln!(
             "centernet on candle: load {load:.3} s; one pass {pass:.2} s = {:.2} frames/s ({:.0} ms/frame), {} boxes; \
@@ -137,22 +120,19 @@ fn bench(c: &mut Criterion) {
             frames.len() as f64 / pass,
             pass * 1000.0 / frames.len() as f64,
             found.iter().map(|f| f.boxes.len()).sum::<usize>(),
-            peak_rss_mib()
+            common::peak_rss_mib()
         );
-        reference(&golden);
+        reference(golden);
     }
     let net = CenterNet::load(&dir, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
     let mut g = c.benchmark_group("detect");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
-    g.bench_function("centernet_11_frames", |b| {
-        b.iter(|| detect_objects(&net, &frames, &all, &params, &mut || {}).expect("detects").len())
-    });
+    g.bench_function("centernet_11_frames", |b| b.iter(|| detect_objects(&net, frames, &all, &params, &mut || {}).expect("detects").len()));
     g.finish();
 }
 
 fn bench_segment(c: &mut Criterion) {
-    let golden = golden();
-    let frames = frames(&golden);
+    let (golden, frames) = shared();
     let params = SegmentParams::default();
     let mut g = c.benchmark_group("segment");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
@@ -162,9 +142,9 @@ fn bench_segment(c: &mut Criterion) {
         let net = PersonSegmenter::load(&dir, variant, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
         let load = t.elapsed().as_secs_f64();
         if std::env::args().any(|a| a == "--bench") {
-            let before = peak_rss_mib();
+            let before = common::peak_rss_mib();
             let t = Instant::now();
-            let masks = segment_frames(&net, &frames, &params, &mut || {}).expect("segments");
+            let masks = segment_frames(&net, frames, &params, &mut || {}).expect("segments");
             let pass = t.elapsed().as_secs_f64();
             eprintln!(
                 "{name} on candle: load {load:.3} s; one pass {pass:.2} s = {:.2} frames/s ({:.0} ms/frame), {} masks; peak RSS {:.0} MiB \
@@ -172,12 +152,12 @@ fn bench_segment(c: &mut Criterion) {
                 frames.len() as f64 / pass,
                 pass * 1000.0 / frames.len() as f64,
                 masks.len(),
-                peak_rss_mib(),
-                tfjs_median_ms_of(&golden, name)
+                common::peak_rss_mib(),
+                tfjs_median_ms_of(golden, name)
             );
         }
         g.bench_function(format!("{name}_11_frames"), |b| {
-            b.iter(|| segment_frames(&net, &frames, &params, &mut || {}).expect("segments").len())
+            b.iter(|| segment_frames(&net, frames, &params, &mut || {}).expect("segments").len())
         });
     }
     g.finish();

@@ -17,6 +17,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use vprog_modules::vision::ocr::{read_frames, OcrParams};
 use vprog_modules::vision::ppocr::{PpOcr, PpOcrParams};
@@ -34,32 +36,7 @@ fn root() -> &'static Path {
 fn frames() -> Vec<Frame> {
     let golden: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("scripts/goldens/ppocr.json")).expect("golden")).expect("JSON");
-    golden["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| {
-            let out = Command::new("ffmpeg")
-                .args(["-nostdin", "-v", "error", "-ss", &format!("{}", c["t"]), "-i"])
-                .arg(root().join(c["media"].as_str().expect("media")))
-                .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-                .output()
-                .expect("ffmpeg runs");
-            let (w, h) = (c["width"].as_u64().expect("w") as u32, c["height"].as_u64().expect("h") as u32);
-            assert_eq!(out.stdout.len(), (w * h * 3) as usize, "{c}: run scripts/fetch-media.sh");
-            Frame { time: 0.0, width: w, height: h, rgb: out.stdout.into() }
-        })
-        .collect()
-}
-
-/// Peak resident memory of this process so far, MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    common::golden_frames(&golden)
 }
 
 fn reference() {
@@ -92,7 +69,7 @@ fn bench(c: &mut Criterion) {
 
 /// Load time, one first and one warm pass, peak memory, Tesseract's pass and the reference's figures.
 fn report(frames: &[Frame], dir: &Path) {
-    let before = peak_rss_mib();
+    let before = common::peak_rss_mib();
     let t = Instant::now();
     let pp = PpOcr::load(dir).unwrap_or_else(|e| panic!("{e}"));
     let load = t.elapsed().as_secs_f64();
@@ -109,7 +86,7 @@ fn report(frames: &[Frame], dir: &Path) {
         "ppocr: load {load:.2} s; first pass {first:.1} s (plans optimised per shape), warm pass {warm:.1} s = {:.2} frames/s, {lines} lines; \
          peak RSS {:.0} MiB (before loading {before:.0} MiB)",
         frames.len() as f64 / warm,
-        peak_rss_mib()
+        common::peak_rss_mib()
     );
     let t = Instant::now();
     let tess = read_frames(&frames.iter().collect::<Vec<_>>(), &OcrParams::default()).expect("tesseract reads");

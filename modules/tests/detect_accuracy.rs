@@ -14,16 +14,16 @@
 //! defaults only.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
+
+mod common;
+
+use common::{Labelled, Truth};
 
 use vprog_modules::vision::centernet::{CenterNet, COCO_LABELS};
 use vprog_modules::vision::objects::{detect_objects, Fit, ObjectParams, DEFAULT_MIN_SCORE};
 use vprog_runtime::value::{BBox, Frame, FrameDetections};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn detector() -> &'static CenterNet {
     static NET: OnceLock<CenterNet> = OnceLock::new();
@@ -39,56 +39,9 @@ fn detector() -> &'static CenterNet {
     })
 }
 
-/// One labelled box.
-struct Truth {
-    label: String,
-    bbox: BBox,
-    difficult: bool,
-}
-
-/// One labelled frame.
-struct Labelled {
-    name: String,
-    source: String,
-    frame: Frame,
-    truth: Vec<Truth>,
-}
-
 fn labelled() -> &'static [Labelled] {
     static SET: OnceLock<Vec<Labelled>> = OnceLock::new();
-    SET.get_or_init(|| {
-        let dir = root().join("examples/detect");
-        let text = std::fs::read_to_string(dir.join("labels.jsonl")).expect("examples/detect/labels.jsonl");
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|line| {
-                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-                let image = v["image"].as_str().expect("image");
-                let img = image::open(dir.join(image)).expect("a PNG frame").to_rgb8();
-                let (width, height) = img.dimensions();
-                let truth = v["objects"]
-                    .as_array()
-                    .expect("objects")
-                    .iter()
-                    .map(|o| {
-                        let b: Vec<f32> = o["box"].as_array().expect("box").iter().map(|x| x.as_f64().expect("number") as f32).collect();
-                        let label = o["label"].as_str().expect("label").to_string();
-                        Truth {
-                            bbox: BBox { x: b[0], y: b[1], w: b[2], h: b[3], label: label.clone(), score: 1.0 },
-                            label,
-                            difficult: o["difficult"].as_bool().unwrap_or(false),
-                        }
-                    })
-                    .collect();
-                Labelled {
-                    name: image.trim_start_matches("frames/").trim_end_matches(".png").to_string(),
-                    source: v["source"].as_str().expect("source").to_string(),
-                    frame: Frame { time: v["t"].as_f64().expect("t"), width, height, rgb: img.into_raw().into() },
-                    truth,
-                }
-            })
-            .collect()
-    })
+    SET.get_or_init(common::detect_labels)
 }
 
 fn is_dev(l: &Labelled) -> bool {

@@ -157,6 +157,7 @@ fn selfie_and_meet_match_tfjs_on_real_frames() {
 /// A box counts as found when at least this share of its pixels is masked.
 const BOX_FOUND: f64 = 0.25;
 
+/// A frame of `examples/detect` with its person boxes.
 struct Labelled {
     source: String,
     frame: Frame,
@@ -167,29 +168,17 @@ struct Labelled {
 fn labelled() -> &'static [Labelled] {
     static SET: OnceLock<Vec<Labelled>> = OnceLock::new();
     SET.get_or_init(|| {
-        let dir = root().join("examples/detect");
-        let text = std::fs::read_to_string(dir.join("labels.jsonl")).expect("examples/detect/labels.jsonl");
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|line| {
-                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-                let img = image::open(dir.join(v["image"].as_str().expect("image"))).expect("a PNG frame").to_rgb8();
-                let (width, height) = img.dimensions();
-                let people = v["objects"]
-                    .as_array()
-                    .expect("objects")
+        common::detect_labels()
+            .into_iter()
+            .map(|l| Labelled {
+                people: l
+                    .truth
                     .iter()
-                    .filter(|o| o["label"] == "person")
-                    .map(|o| {
-                        let b: Vec<usize> = o["box"].as_array().expect("box").iter().map(|x| x.as_u64().expect("int") as usize).collect();
-                        (b[0], b[1], b[2], b[3], o["difficult"].as_bool().unwrap_or(false))
-                    })
-                    .collect();
-                Labelled {
-                    source: v["source"].as_str().expect("source").to_string(),
-                    frame: Frame { time: v["t"].as_f64().expect("t"), width, height, rgb: img.into_raw().into() },
-                    people,
-                }
+                    .filter(|t| t.label == "person")
+                    .map(|t| (t.bbox.x as usize, t.bbox.y as usize, t.bbox.w as usize, t.bbox.h as usize, t.difficult))
+                    .collect(),
+                source: l.source,
+                frame: l.frame,
             })
             .collect()
     })
@@ -209,6 +198,24 @@ struct Score {
     /// Non-difficult person boxes found / all.
     found: usize,
     boxes: usize,
+}
+
+impl std::fmt::Display for Score {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} frames with people masked, {}/{} false alarms, mask precision {:.3}, box recall {:.3} ({}/{}), F1 {:.3}",
+            self.hits,
+            self.positives,
+            self.false_alarms,
+            self.negatives,
+            self.precision(),
+            self.recall(),
+            self.found,
+            self.boxes,
+            self.f1()
+        )
+    }
 }
 
 impl Score {
@@ -272,33 +279,11 @@ fn person_masks_cover_the_labelled_people_on_the_test_videos() {
     for variant in [Variant::Selfie, Variant::Meet] {
         for threshold in [0.3, 0.5, 0.7, 0.8, 0.9] {
             let s = evaluate(variant, &SegmentParams { threshold, min_area: DEFAULT_MIN_AREA }, DEV);
-            println!(
-                "  {variant:?} {threshold}: {}/{} frames, {}/{} false alarms, precision {:.3}, recall {:.3} ({}/{}), F1 {:.3}",
-                s.hits,
-                s.positives,
-                s.false_alarms,
-                s.negatives,
-                s.precision(),
-                s.recall(),
-                s.found,
-                s.boxes,
-                s.f1()
-            );
+            println!("  {variant:?} {threshold}: {s}");
         }
     }
     let s = evaluate(DEFAULT_MODEL, &SegmentParams::default(), TEST);
-    println!(
-        "test (vtest + TED) at the defaults ({DEFAULT_MODEL:?}, {DEFAULT_THRESHOLD}): {}/{} frames with people masked, {}/{} false alarms, \
-mask precision {:.3}, box recall {:.3} ({}/{})",
-        s.hits,
-        s.positives,
-        s.false_alarms,
-        s.negatives,
-        s.precision(),
-        s.recall(),
-        s.found,
-        s.boxes
-    );
+    println!("test (vtest + TED) at the defaults ({DEFAULT_MODEL:?}, {DEFAULT_THRESHOLD}): {s}");
     // Floors below what was measured (0.703, 0.176, 10 of 14; see the README's segmentation table).
     assert!(s.precision() >= 0.6, "mask precision {:.3}", s.precision());
     assert!(s.recall() >= 0.12, "box recall {:.3}", s.recall());

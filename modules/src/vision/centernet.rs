@@ -291,21 +291,7 @@ pub fn decode(keypoints: &Tensor, sizes: &Tensor, config: Config, min_score: f32
 }
 
 /// Bilinear resize of packed RGB24 to `out_w × out_h` float32 RGB, with
-/// TensorFlow's legacy coordinates (`src = dst · in / out`), columns first
-/// then rows, in f64 as TF.js's CPU kernel computes it.
+/// TensorFlow's legacy coordinates ([`ops::resize_legacy_packed`]).
 pub fn resize_legacy(rgb: &[u8], width: usize, height: usize, out_w: usize, out_h: usize) -> Vec<f32> {
-    let cols = ops::resize_taps(width, out_w, false, false);
-    let rows = ops::resize_taps(height, out_h, false, false);
-    let mut out = Vec::with_capacity(out_w * out_h * 3);
-    let px = |y: usize, x: usize, c: usize| f64::from(rgb[(y * width + x) * 3 + c]);
-    for &(y0, y1, fy) in &rows {
-        for &(x0, x1, fx) in &cols {
-            for c in 0..3 {
-                let top = px(y0, x0, c) + (px(y0, x1, c) - px(y0, x0, c)) * fx;
-                let bottom = px(y1, x0, c) + (px(y1, x1, c) - px(y1, x0, c)) * fx;
-                out.push((top + (bottom - top) * fy) as f32);
-            }
-        }
-    }
-    out
+    ops::resize_legacy_packed(rgb, width, height, 3, out_w, out_h)
 }

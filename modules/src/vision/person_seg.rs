@@ -188,20 +188,9 @@ impl PersonSegmenter {
 }
 
 /// Bilinear resize of one float plane with TensorFlow's legacy coordinates
-/// (as [`resize_legacy`] does for RGB), in f64, stored as f32.
+/// ([`ops::resize_legacy_packed`], as [`resize_legacy`] does for RGB).
 pub fn resize_plane(plane: &[f32], width: usize, height: usize, out_w: usize, out_h: usize) -> Vec<f32> {
-    let cols = ops::resize_taps(width, out_w, false, false);
-    let rows = ops::resize_taps(height, out_h, false, false);
-    let px = |y: usize, x: usize| f64::from(plane[y * width + x]);
-    let mut out = Vec::with_capacity(out_w * out_h);
-    for &(y0, y1, fy) in &rows {
-        for &(x0, x1, fx) in &cols {
-            let top = px(y0, x0) + (px(y0, x1) - px(y0, x0)) * fx;
-            let bottom = px(y1, x0) + (px(y1, x1) - px(y1, x0)) * fx;
-            out.push((top + (bottom - top) * fy) as f32);
-        }
-    }
-    out
+    ops::resize_legacy_packed(plane, width, height, 1, out_w, out_h)
 }
 
 #[cfg(test)]

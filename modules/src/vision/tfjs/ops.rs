@@ -169,6 +169,34 @@ pub fn resize_taps(input: usize, output: usize, align_corners: bool, half_pixel_
         .collect()
 }
 
+/// Bilinear resize of a packed row-major `width × height × channels`
+/// image to `out_w × out_h`, with TensorFlow's legacy coordinates
+/// (`src = dst · in / out`, no half-pixel offset), columns first then rows,
+/// in f64 as TF.js's CPU kernel computes it, stored as f32.
+pub fn resize_legacy_packed<T: Copy + Into<f64>>(
+    data: &[T],
+    width: usize,
+    height: usize,
+    channels: usize,
+    out_w: usize,
+    out_h: usize,
+) -> Vec<f32> {
+    let cols = resize_taps(width, out_w, false, false);
+    let rows = resize_taps(height, out_h, false, false);
+    let px = |y: usize, x: usize, c: usize| data[(y * width + x) * channels + c].into();
+    let mut out = Vec::with_capacity(out_w * out_h * channels);
+    for &(y0, y1, fy) in &rows {
+        for &(x0, x1, fx) in &cols {
+            for c in 0..channels {
+                let top = px(y0, x0, c) + (px(y0, x1, c) - px(y0, x0, c)) * fx;
+                let bottom = px(y1, x0, c) + (px(y1, x1, c) - px(y1, x0, c)) * fx;
+                out.push((top + (bottom - top) * fy) as f32);
+            }
+        }
+    }
+    out
+}
+
 /// `ResizeBilinear` of NHWC `x` to `size` = `[h, w]` (columns first, then
 /// rows, as TF.js does).
 pub fn resize_bilinear(x: &Tensor, size: (usize, usize), align_corners: bool, half_pixel_centers: bool) -> Result<Tensor, GraphError> {
