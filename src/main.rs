@@ -1,5 +1,7 @@
 //! `vprog`: the command-line front end.
 
+#[macro_use]
+mod output;
 mod cli;
 mod commands;
 
@@ -21,11 +23,19 @@ fn main() -> ExitCode {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colours only on a terminal; control characters in logged text escaped.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| output::LogWriter)
+        .with_ansi(ansi)
+        .with_ansi_sanitization(true)
+        .with_target(false)
+        .init();
     match commands::dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("vprog: error: {e:#}");
+            eprintln!("vprog: error: {}", vprog_grammar::escape_controls(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

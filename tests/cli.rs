@@ -264,3 +264,105 @@ fn models_list_verify_and_a_tampered_file() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("unknown model `gpt-9`") && stderr.contains("qwen2.5-coder-0.5b-instruct"), "{stderr}");
 }
+
+/// Hostile control sequences in a real subtitle file (clear screen, set the
+/// window title, bell, NUL, a right-to-left override) reach the answer, the
+/// trace and a diagnostic, and are printed escaped everywhere.
+#[test]
+fn control_sequences_from_subtitles_and_programs_never_reach_the_terminal_raw() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let real = std::fs::read_to_string(media("ted/test.srt")).expect("real subtitles");
+    let hostile = real.replacen("I've spent nearly two decades", "\x1b[2J\x1b]0;pwned\x07I've spent\0 nearly \u{202e}two decades", 1);
+    assert_ne!(hostile, real, "the first cue of test.srt changed");
+    let srt = tmp.path().join("hostile.srt");
+    std::fs::write(&srt, hostile).expect("write srt");
+    let program = tmp.path().join("first_cue.vp");
+    std::fs::write(&program, "answer first(subtitles(video))\n").expect("write program");
+    let trace = tmp.path().join("trace");
+    let video = media("ted/test.mp4");
+    let raw = |s: &str| s.chars().any(|c| matches!(c, '\x1b' | '\x07' | '\0' | '\u{202e}'));
+    let out = vprog(
+        &[
+            "run",
+            program.to_str().expect("utf8"),
+            video.to_str().expect("utf8"),
+            "--subtitles",
+            srt.to_str().expect("utf8"),
+            "--trace",
+            trace.to_str().expect("utf8"),
+        ],
+        &tmp.path().join("cache"),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!raw(&stdout) && !raw(&stderr), "{stdout:?} {stderr:?}");
+    assert!(stdout.contains("\\u{1b}[2J\\u{1b}]0;pwned\\u{7}I've spent\\u{0} nearly \\u{202e}two"), "{stdout}");
+
+    for args in [vec!["trace", "show", trace.to_str().expect("utf8")], vec!["trace", "show", trace.to_str().expect("utf8"), "--step", "s1"]]
+    {
+        let show = vprog(&args, tmp.path());
+        let (stdout, stderr) = text(&show);
+        assert!(show.status.success(), "{stderr}");
+        assert!(!raw(&stdout) && !raw(&stderr), "{args:?}: {stdout:?}");
+        assert!(stdout.contains("\\u{1b}"), "{args:?}: {stdout}");
+    }
+
+    // A diagnostic quoting a program with a raw NUL and escape in a string.
+    std::fs::write(&program, "x = \"\x1b]0;pwned\x07\0\"\nanswer count(x)\n").expect("write program");
+    let check = vprog(&["check", program.to_str().expect("utf8")], tmp.path());
+    let (stdout, stderr) = text(&check);
+    assert!(!check.status.success());
+    assert!(!raw(&stdout) && !raw(&stderr), "{stderr:?}");
+    assert!(stderr.contains("x = \"\\u{1b}]0;pwned\\u{7}\\u{0}\""), "{stderr}");
+}
+
+/// Log lines written to a pipe carry no colour codes, even without
+/// `NO_COLOR`, and a one-step run says "1 step".
+#[test]
+fn warnings_to_a_pipe_have_no_colour_codes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let program = tmp.path().join("warn.vp");
+    std::fs::write(&program, "answer choose_by_text(\"which?\", [\"red\", \"blue\"], evidence: [\"\", \"\"])\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_vprog"))
+        .args(["run", program.to_str().expect("utf8"), media("vtest.avi").to_str().expect("utf8"), "--no-cache"])
+        .args(["--trace", tmp.path().join("trace").to_str().expect("utf8")])
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("vprog runs");
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("WARN choose_by_text: the evidence has no words"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    assert!(stderr.contains("1 step (1 computed, 0 from cache)"), "{stderr}");
+}
+
+/// Tens of thousands of diagnostics: the first 50 are printed, then a count
+/// of the rest; `--json` still lists every one. An oversized one-line program
+/// is not echoed back whole. (Check time against size: benches/check.rs.)
+#[test]
+fn many_diagnostics_are_capped_and_huge_lines_are_not_echoed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let program = tmp.path().join("undefined.vp");
+    let src: String = (0..20_000).map(|i| format!("w{i} = u{i}\n")).chain(["answer w0\n".to_string()]).collect();
+    std::fs::write(&program, &src).expect("write");
+    let file = program.to_str().expect("utf8");
+    let out = vprog(&["check", file], tmp.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("vprog::undefined").count(), 50, "{}", &stderr[..2000.min(stderr.len())]);
+    assert!(stderr.contains("19950 more diagnostics not shown (20000 errors, 0 warnings in all; `vprog check --json"), "{stderr}");
+    assert!(stderr.len() < 40_000, "{} bytes of diagnostics", stderr.len());
+    let json = vprog(&["check", "--json", file], tmp.path());
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(all.len(), 20_000);
+    assert_eq!((all[19_999]["line"].as_u64(), all[19_999]["column"].as_u64()), (Some(20_000), Some(10)));
+
+    let line = format!("x = [{}]\nanswer x\n", "1, ".repeat(400_000));
+    std::fs::write(&program, &line).expect("write");
+    let out = vprog(&["check", file], tmp.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("vprog::too_large") && stderr.contains('…'), "{}", &stderr[..2000.min(stderr.len())]);
+    assert!(stderr.len() < 4_000, "{} bytes echoed", stderr.len());
+}

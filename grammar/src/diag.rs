@@ -8,7 +8,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::span::{line_col, Span};
+use crate::span::{LineIndex, Span};
+use crate::text::{escape_controls, push_escaped};
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,15 +85,42 @@ impl Diagnostic {
     }
 
     /// Attaches the source so miette can render carets.
+    ///
+    /// What is rendered is safe for a terminal: control characters in the
+    /// source, the file name and the texts are escaped, and a source line
+    /// longer than [`MAX_SHOWN_LINE`] bytes is cut to windows around the
+    /// labels (a 1 MB one-line program is not echoed whole).
     pub fn with_source(self, name: &str, source: &str) -> SourceDiagnostic {
-        SourceDiagnostic { diag: self, source: miette::NamedSource::new(name, source.to_string()) }
+        let spans: Vec<Span> = self.labels.iter().map(|l| l.span).collect();
+        let (shown, moved) = shown_source(source, &spans);
+        let diag = Diagnostic {
+            message: escape_controls(&self.message).into_owned(),
+            labels: self
+                .labels
+                .iter()
+                .zip(moved)
+                .map(|(l, span)| Label { span, message: escape_controls(&l.message).into_owned() })
+                .collect(),
+            help: self.help.as_deref().map(|h| escape_controls(h).into_owned()),
+            ..self
+        };
+        SourceDiagnostic { diag, source: miette::NamedSource::new(escape_controls(name), shown) }
     }
 
     /// The JSON form, with 1-based lines and columns.
+    ///
+    /// Indexes the source; for many diagnostics of one source use
+    /// [`Diagnostic::to_json_indexed`].
     pub fn to_json(&self, file: &str, source: &str) -> JsonDiagnostic {
+        self.to_json_indexed(file, &LineIndex::new(source))
+    }
+
+    /// [`Diagnostic::to_json`] with the source's line index built once.
+    pub fn to_json_indexed(&self, file: &str, index: &LineIndex<'_>) -> JsonDiagnostic {
+        let line_col = |offset| index.line_col(offset);
         let span = self.span();
-        let start = line_col(source, span.start);
-        let end = line_col(source, span.end);
+        let start = line_col(span.start);
+        let end = line_col(span.end);
         JsonDiagnostic {
             severity: self.severity,
             code: self.code,
@@ -106,7 +134,7 @@ impl Diagnostic {
                 .labels
                 .iter()
                 .map(|l| {
-                    let lc = line_col(source, l.span.start);
+                    let lc = line_col(l.span.start);
                     JsonLabel { message: l.message.clone(), line: lc.line, column: lc.col, start: l.span.start, end: l.span.end }
                 })
                 .collect(),
@@ -208,11 +236,106 @@ pub struct JsonLabel {
     pub end: usize,
 }
 
+/// Longest source line a rendered diagnostic shows whole, in bytes.
+pub const MAX_SHOWN_LINE: usize = 240;
+
+/// Bytes a cut line keeps on each side of a label's start and end, and at the
+/// start of a cut line without labels.
+const SHOWN_WINDOW: usize = 80;
+
+/// Lines shown around a label; miette shows one, the rest are blanked.
+const SHOWN_CONTEXT_LINES: usize = 2;
+
+/// Lines a label may span; a longer one is cut to its first line.
+const MAX_LABEL_LINES: usize = 8;
+
+/// The source as a rendered diagnostic shows it, and `spans` moved to match.
+///
+/// Only the lines around the labels are kept (the others become empty lines,
+/// so line numbers stay right); in them, characters unsafe for a terminal are
+/// escaped (a `\r` ending a line stays) and a line over [`MAX_SHOWN_LINE`]
+/// bytes is cut to windows around the span ends, with `…` for each cut. A
+/// label spanning more than [`MAX_LABEL_LINES`] lines is cut to its first.
+/// Linear in the source, whatever it holds.
+fn shown_source(source: &str, spans: &[Span]) -> (String, Vec<Span>) {
+    let len = source.len();
+    let index = LineIndex::new(source);
+    let line_of = |at: usize| index.line_col(at).line - 1;
+    let spans: Vec<Span> = spans
+        .iter()
+        .map(|s| {
+            let (start, end) = (s.start.min(len), s.end.min(len).max(s.start.min(len)));
+            if line_of(end) - line_of(start) > MAX_LABEL_LINES {
+                let first_end = source[start..].find('\n').map_or(len, |j| start + j);
+                Span::new(start, first_end)
+            } else {
+                Span::new(start, end)
+            }
+        })
+        .collect();
+    // Span ends in source order, each with the slot its new offset goes to.
+    let mut marks: Vec<(usize, usize)> = spans.iter().flat_map(|s| [s.start, s.end]).enumerate().map(|(slot, at)| (at, slot)).collect();
+    marks.sort_unstable();
+    let shown_lines: Vec<usize> = marks.iter().map(|&(at, _)| line_of(at)).collect();
+    let is_shown = |line: usize| {
+        let k = shown_lines.partition_point(|&l| l + SHOWN_CONTEXT_LINES < line);
+        k < shown_lines.len() && shown_lines[k] <= line + SHOWN_CONTEXT_LINES
+    };
+    let near_mark = |i: usize| {
+        let k = marks.partition_point(|&(at, _)| at + SHOWN_WINDOW <= i);
+        k < marks.len() && marks[k].0 < i + SHOWN_WINDOW
+    };
+    let mut moved = vec![0; marks.len()];
+    let mut out = String::new();
+    let mut next = 0;
+    for (n, line) in source.split_inclusive('\n').enumerate() {
+        let line_start = line.as_ptr() as usize - source.as_ptr() as usize;
+        if !is_shown(n) {
+            if line.ends_with('\n') {
+                out.push('\n');
+            }
+            continue;
+        }
+        let cut = line.trim_end_matches(['\n', '\r']).len() > MAX_SHOWN_LINE;
+        let mut cutting = false;
+        let mut chars = line.char_indices().peekable();
+        while let Some((j, c)) = chars.next() {
+            let i = line_start + j;
+            while next < marks.len() && marks[next].0 <= i {
+                moved[marks[next].1] = out.len();
+                next += 1;
+            }
+            if cut && c != '\n' && j >= SHOWN_WINDOW && !near_mark(i) {
+                if !cutting {
+                    out.push('…');
+                    cutting = true;
+                }
+                continue;
+            }
+            cutting = false;
+            if c == '\r' && chars.peek().is_some_and(|&(_, n)| n == '\n') {
+                out.push(c);
+            } else {
+                push_escaped(&mut out, c);
+            }
+        }
+    }
+    for &(_, slot) in &marks[next..] {
+        moved[slot] = out.len();
+    }
+    let spans = (0..spans.len()).map(|k| Span::new(moved[2 * k], moved[2 * k + 1].max(moved[2 * k]))).collect();
+    (out, spans)
+}
+
 /// "Did you mean" helper: the closest candidate within a small edit distance.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1) + 1;
+    let chars = name.chars().count();
+    let limit = (chars / 3).max(1) + 1;
     candidates
         .into_iter()
+        // The distance is at least the difference in length: skip the
+        // allocation and the dynamic programme for names that cannot match.
+        .filter(|c| c.chars().count().abs_diff(chars) <= limit)
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, c)| *d <= limit && *c != name)
         .min_by_key(|(d, c)| (*d, c.len()))
@@ -227,6 +350,34 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_source_escapes_and_cuts_long_lines_keeping_spans_on_their_text() {
+        let src = "a = \"\x1b[2J\"\nanswer a\r\n";
+        let (shown, spans) = shown_source(src, &[Span::new(11, 19)]);
+        assert_eq!(shown, "a = \"\\u{1b}[2J\"\nanswer a\r\n");
+        assert_eq!(&shown[spans[0].start..spans[0].end], "answer a");
+
+        let long = format!("x = [{}]\nanswer y\n", "1, ".repeat(100_000));
+        let at = long.find("answer").unwrap_or_default() + 7;
+        let (shown, spans) = shown_source(&long, &[Span::new(at, at + 1), Span::new(40_000, 40_003)]);
+        assert!(shown.len() < 1_000, "{} bytes shown", shown.len());
+        assert_eq!(&shown[spans[0].start..spans[0].end], "y");
+        assert_eq!(&shown[spans[1].start..spans[1].end], &long[40_000..40_003]);
+        assert_eq!(shown.matches('…').count(), 2, "{shown}");
+
+        // Lines away from the labels are blanked, not echoed; numbering stays.
+        let many = format!("{}answer z\n{}", "w = 1\n".repeat(1000), "v = 2\n".repeat(1000));
+        let at = many.find("answer").unwrap_or_default();
+        let (shown, spans) = shown_source(&many, &[Span::new(at, at + 8)]);
+        assert_eq!(shown.lines().count(), many.lines().count());
+        assert_eq!(shown.matches("w = 1").count() + shown.matches("v = 2").count(), 4, "{shown}");
+        assert_eq!(&shown[spans[0].start..spans[0].end], "answer z");
+
+        // A label over thousands of lines is cut to its first line.
+        let (shown, spans) = shown_source(&many, &[Span::new(0, many.len())]);
+        assert_eq!(&shown[spans[0].start..spans[0].end], "w = 1");
+    }
 
     #[test]
     fn closest_suggests_near_names_only() {

@@ -35,31 +35,31 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
             "seconds": reasoning.seconds,
             "trace": args.trace,
         });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        outln!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print_summary(&reasoning, &run);
-        eprintln!("trace: {}  (vprog trace show {0}; vprog report {0})", args.trace.display());
+        errln!("trace: {}  (vprog trace show {0}; vprog report {0})", args.trace.display());
     }
     Ok(if run.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn print_summary(r: &Reasoning, run: &RunOutcome) {
     match &run.result {
-        Ok(v) => println!("{}", v.summary()),
-        Err(e) => eprintln!("vprog: no answer: {e}"),
+        Ok(v) => outln!("{}", v.summary()),
+        Err(e) => errln!("vprog: no answer: {e}"),
     }
     let path = r.path.map_or("none", |p| p.as_str());
-    eprintln!("path: {path} (θ {:.3} from {}): {}", r.theta.value, r.theta.source, r.reason);
+    errln!("path: {path} (θ {:.3} from {}): {}", r.theta.value, r.theta.source, r.reason);
     if let Some(p) = &r.program {
-        eprintln!("program:\n{}", indent(p));
+        errln!("program:\n{}", indent(p));
     }
     if let Some(s) = &r.search {
         let votes: Vec<String> = s.votes.iter().take(5).map(|v| format!("{} ({:.2} from {})", v.answer, v.weight, v.rollouts)).collect();
         if !votes.is_empty() {
-            eprintln!("votes: {}", votes.join("; "));
+            errln!("votes: {}", votes.join("; "));
         }
         let spent = &s.spent;
-        eprintln!(
+        errln!(
             "{} search: {} iterations, {} rollouts ({} invalid), {} planner requests, {} module executions + {} cache hits, {:.1}s",
             s.strategy,
             s.tree.iterations,
@@ -73,9 +73,9 @@ fn print_summary(r: &Reasoning, run: &RunOutcome) {
     }
     if let Some(p) = &r.params {
         let kept = &p.trials[p.kept];
-        eprintln!("parameter search: {} variants; kept {} (confidence {:.3})", p.trials.len() - 1, kept.change, kept.rollout.confidence);
+        errln!("parameter search: {} variants; kept {} (confidence {:.3})", p.trials.len() - 1, kept.change, kept.rollout.confidence);
     }
-    eprintln!("{} language-model requests, {:.1}s", r.llm_calls, r.seconds);
+    errln!("{} language-model requests, {:.1}s", r.llm_calls, r.seconds);
 }
 
 fn indent(s: &str) -> String {

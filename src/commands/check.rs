@@ -20,19 +20,20 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         };
         failed |= diagnostics.iter().any(|d| d.is_error());
         if args.json {
-            json.extend(diagnostics.iter().map(|d| d.to_json(&file, &source)));
+            let index = vprog_grammar::LineIndex::new(&source);
+            json.extend(diagnostics.iter().map(|d| d.to_json_indexed(&file, &index)));
         } else {
             super::print_diagnostics(&file, &source, &diagnostics);
             if let (true, Some(mut plan)) = (args.dot, plan) {
                 vprog_runtime::plan::optimize(&mut plan);
-                print!("{}", plan.to_dot());
+                out!("{}", plan.to_dot());
             } else if !diagnostics.iter().any(|d| d.is_error()) {
-                eprintln!("{file}: ok");
+                errln!("{file}: ok");
             }
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        outln!("{}", serde_json::to_string_pretty(&json)?);
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

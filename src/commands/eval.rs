@@ -404,7 +404,7 @@ fn run_set(
     let todo: Vec<&Item> = mine.iter().copied().filter(|i| !done.contains(&i.id)).collect();
     let kept = mine.len() - todo.len();
     if kept > 0 {
-        eprintln!("eval: resuming {}: {kept} of {} items already done", out.display(), mine.len());
+        errln!("eval: resuming {}: {kept} of {} items already done", out.display(), mine.len());
     }
 
     if !todo.is_empty() {
@@ -433,7 +433,7 @@ fn run_set(
                 result.seconds
             );
             if bar.is_hidden() {
-                eprintln!("{line}");
+                errln!("{line}");
             } else {
                 bar.println(line);
             }
@@ -574,7 +574,7 @@ fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 fn print_summary(s: &Summary) {
-    println!(
+    outln!(
         "accuracy: {:.1}% ({} of {}); mean {:.1} s, {:.1} language-model requests per item{}",
         100.0 * s.overall.accuracy,
         s.overall.correct,
@@ -585,12 +585,12 @@ fn print_summary(s: &Summary) {
     );
     if let Some(c) = &s.compare {
         for (k, t) in c {
-            println!("  {k:<10} {:>5.1}% ({} of {})", 100.0 * t.accuracy, t.correct, t.items);
+            outln!("  {k:<10} {:>5.1}% ({} of {})", 100.0 * t.accuracy, t.correct, t.items);
         }
     }
     for (label, group) in [("type", &s.by_type), ("path", &s.by_path)] {
         let list: Vec<String> = group.iter().map(|(k, t)| format!("{k} {:.0}% ({}/{})", 100.0 * t.accuracy, t.correct, t.items)).collect();
-        println!("  by {label}: {}", list.join(", "));
+        outln!("  by {label}: {}", list.join(", "));
     }
 }
 
@@ -599,7 +599,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let title = format!("vprog eval: {} ({})", args.bench.display(), mode_name(args.reason.mode));
     let s = write_summary(&args.out, &results, &title)?;
     print_summary(&s);
-    eprintln!("results: {}  (summary.md, summary.json, items/<id>/ traces)", args.out.display());
+    errln!("results: {}  (summary.md, summary.json, items/<id>/ traces)", args.out.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -666,17 +666,17 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     write_atomic(&store, &text)?;
-    println!("θ = {:.4}: auto accuracy {:.1}% on {} questions", c.theta, 100.0 * c.accuracy, c.questions);
-    println!("  fast only {:.1}%, slow only {:.1}%", 100.0 * c.fast_accuracy, 100.0 * c.slow_accuracy);
-    println!(
+    outln!("θ = {:.4}: auto accuracy {:.1}% on {} questions", c.theta, 100.0 * c.accuracy, c.questions);
+    outln!("  fast only {:.1}%, slow only {:.1}%", 100.0 * c.fast_accuracy, 100.0 * c.slow_accuracy);
+    outln!(
         "  slow path on {:.0}% of questions; mean {:.1} s, {:.1} language-model requests per question",
         100.0 * c.slow_share,
         c.mean_seconds,
         c.mean_llm_calls
     );
-    println!("  θ     accuracy  slow   s/question  requests");
+    outln!("  θ     accuracy  slow   s/question  requests");
     for p in &c.curve {
-        println!(
+        outln!(
             "  {:.3}  {:>6.1}%  {:>4.0}%  {:>9.1}  {:>8.1}{}",
             p.theta,
             100.0 * p.accuracy,
@@ -686,7 +686,7 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
             if p.within_budget { "" } else { "  (over budget)" }
         );
     }
-    eprintln!("stored: {} (vprog ask and eval read it; --theta overrides)", store.display());
+    errln!("stored: {} (vprog ask and eval read it; --theta overrides)", store.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,11 +16,11 @@ pub fn run(args: FmtArgs) -> anyhow::Result<ExitCode> {
     let canonical = vprog_grammar::print_program(&program);
     if args.check {
         if canonical != source {
-            eprintln!("{}: not in canonical form (run `vprog fmt` to see it)", args.program.display());
+            errln!("{}: not in canonical form (run `vprog fmt` to see it)", args.program.display());
             return Ok(ExitCode::from(1));
         }
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{canonical}");
+    out!("{canonical}");
     Ok(ExitCode::SUCCESS)
 }

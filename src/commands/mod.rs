@@ -53,16 +53,30 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
     vprog_grammar::parse(source).map_err(|d| vec![*d])
 }
 
-/// Prints diagnostics rustc-style to stderr.
+/// Diagnostics printed per file; the rest are counted (`check --json` lists all).
+const MAX_PRINTED_DIAGNOSTICS: usize = 50;
+
+/// Prints diagnostics rustc-style to stderr: the first
+/// [`MAX_PRINTED_DIAGNOSTICS`], then a count of the rest.
 pub fn print_diagnostics(file: &str, source: &str, diagnostics: &[Diagnostic]) {
-    for d in diagnostics {
+    for d in diagnostics.iter().take(MAX_PRINTED_DIAGNOSTICS) {
+        // `with_source` escapes what the diagnostic shows; the report itself
+        // is printed raw to keep miette's colours.
         let report = miette::Report::new(d.clone().with_source(file, source));
         eprintln!("{report:?}");
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
+    if let Some(hidden) = diagnostics.len().checked_sub(MAX_PRINTED_DIAGNOSTICS).filter(|&n| n > 0) {
+        errln!(
+            "{file}: {hidden} more diagnostic{} not shown ({errors} error{}, {warnings} warning{} in all; `vprog check --json {file}` lists every one)",
+            plural(hidden),
+            plural(errors),
+            plural(warnings)
+        );
+    }
     if errors > 0 {
-        eprintln!(
+        errln!(
             "{file}: {errors} error{}{}",
             plural(errors),
             if warnings > 0 { format!(", {warnings} warning{}", plural(warnings)) } else { String::new() }
@@ -70,7 +84,8 @@ pub fn print_diagnostics(file: &str, source: &str, diagnostics: &[Diagnostic]) {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+/// `"s"` unless `n` is 1.
+pub fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

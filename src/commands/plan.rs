@@ -54,7 +54,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         let json: Vec<PlannedJson<'_>> = all.iter().map(to_json).collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        outln!("{}", serde_json::to_string_pretty(&json)?);
     }
     Ok(if all.iter().any(|p| p.program.is_some()) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -68,14 +68,14 @@ fn print_planned(n: usize, p: &Planned) {
             } else {
                 format!("valid after {repairs} repair{}", if repairs == 1 { "" } else { "s" })
             };
-            println!("# program {n}: {how}");
-            print!("{}", c.source);
+            outln!("# program {n}: {how}");
+            out!("{}", c.source);
         }
         None => {
-            eprintln!("program {n}: still invalid after {repairs} repair rounds; the last attempt:");
+            errln!("program {n}: still invalid after {repairs} repair rounds; the last attempt:");
             if let Some(a) = p.attempts.last() {
-                eprint!("{}", a.source);
-                eprint!("{}", render_findings(&a.findings, &a.source));
+                err!("{}", a.source);
+                err!("{}", render_findings(&a.findings, &a.source));
             }
         }
     }
@@ -199,7 +199,7 @@ pub fn eval(args: PlanEvalArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if !args.json {
-            eprintln!(
+            errln!(
                 "[{}/{}] {} {:>5.1}s  {}{}",
                 i + 1,
                 rows.len(),
@@ -242,25 +242,25 @@ pub fn eval(args: PlanEvalArgs) -> anyhow::Result<ExitCode> {
     s.mean_llm_calls = calls as f64 / n;
     s.mean_seconds_per_question = secs / n;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        outln!("{}", serde_json::to_string_pretty(&s)?);
     } else {
-        println!("backend:               {} ({})", s.backend, if s.constrained { "constrained decoding" } else { "unconstrained" });
-        println!("questions:             {}", s.questions);
-        println!("valid before repair:   {} ({:.1}%)", s.valid_before_repair, 100.0 * s.share_valid_before_repair);
-        println!(
+        outln!("backend:               {} ({})", s.backend, if s.constrained { "constrained decoding" } else { "unconstrained" });
+        outln!("questions:             {}", s.questions);
+        outln!("valid before repair:   {} ({:.1}%)", s.valid_before_repair, 100.0 * s.share_valid_before_repair);
+        outln!(
             "valid after repair:    {} ({:.1}%, up to {} rounds)",
             s.valid_after_repair,
             100.0 * s.share_valid_after_repair,
             s.repair_rounds
         );
-        println!("mean LLM calls:        {:.2}", s.mean_llm_calls);
-        println!("mean time per question: {:.1} s", s.mean_seconds_per_question);
+        outln!("mean LLM calls:        {:.2}", s.mean_llm_calls);
+        outln!("mean time per question: {:.1} s", s.mean_seconds_per_question);
         if s.backend_errors > 0 {
-            println!("backend errors:        {}", s.backend_errors);
+            outln!("backend errors:        {}", s.backend_errors);
         }
         if !s.findings.is_empty() {
             let list: Vec<String> = s.findings.iter().map(|(k, v)| format!("{k} x{v}")).collect();
-            println!("findings:              {}", list.join(", "));
+            outln!("findings:              {}", list.join(", "));
         }
     }
     Ok(if s.backend_errors == rows.len() { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -96,13 +96,13 @@ fn check(paths: &[std::path::PathBuf], json: bool, sandbox: &SandboxArgs) -> any
                 if json {
                     reports.push(serde_json::json!({ "ok": false, "path": path, "error": format!("{e:#}") }));
                 } else {
-                    eprintln!("vprog: rejected: {e:#}");
+                    errln!("vprog: rejected: {e:#}");
                 }
             }
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports).context("cannot print JSON")?);
+        outln!("{}", serde_json::to_string_pretty(&reports).context("cannot print JSON")?);
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
@@ -122,17 +122,17 @@ fn limits_json(l: &Limits) -> serde_json::Value {
 
 fn print_info(info: &vprog_plugin::PluginInfo) {
     let l = &info.limits;
-    println!("{}: ok", info.path.display());
-    println!("  module     {} v{}", info.name, info.version);
-    println!("  signature  {}", info.signature);
+    outln!("{}: ok", info.path.display());
+    outln!("  module     {} v{}", info.name, info.version);
+    outln!("  signature  {}", info.signature);
     if let Some(summary) = info.doc.lines().next().filter(|s| !s.is_empty()) {
-        println!("  doc        {summary}");
+        outln!("  doc        {summary}");
     }
-    println!("  file       {} bytes, blake3 {}", info.bytes, &info.hash[..16]);
-    println!("  compiled   {:.0} ms{}", info.compile_ms, if info.compile_cached { " (from the cache)" } else { "" });
-    println!("  exports    {}", info.exports.join(", "));
-    println!("  imports    {}", if info.imports.is_empty() { "nothing".to_string() } else { info.imports.join(", ") });
-    println!(
+    outln!("  file       {} bytes, blake3 {}", info.bytes, &info.hash[..16]);
+    outln!("  compiled   {:.0} ms{}", info.compile_ms, if info.compile_cached { " (from the cache)" } else { "" });
+    outln!("  exports    {}", info.exports.join(", "));
+    outln!("  imports    {}", if info.imports.is_empty() { "nothing".to_string() } else { info.imports.join(", ") });
+    outln!(
         "  limits     fuel {} per call, {:.1} s per call, memory {} MiB, output {} MiB, stdio {} KiB, stack {} KiB",
         l.fuel,
         l.timeout.as_secs_f64(),
@@ -141,7 +141,7 @@ fn print_info(info: &vprog_plugin::PluginInfo) {
         l.max_stdio_bytes >> 10,
         vprog_plugin::MAX_WASM_STACK >> 10
     );
-    println!(
+    outln!(
         "  grants     {}",
         if info.grants.is_empty() { "none (no files, network, environment or clock)".to_string() } else { info.grants.join(", ") }
     );

@@ -9,6 +9,6 @@ use crate::cli::ReportArgs;
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let html = vprog_runtime::trace::report::render_report(&args.dir)?;
     vprog_runtime::trace::atomic_write(&args.output, html.as_bytes()).with_context(|| format!("cannot write {}", args.output.display()))?;
-    eprintln!("wrote {} ({} KiB)", args.output.display(), html.len() / 1024);
+    errln!("wrote {} ({} KiB)", args.output.display(), html.len() / 1024);
     Ok(ExitCode::SUCCESS)
 }

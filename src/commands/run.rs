@@ -50,10 +50,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     write_trace(&trace_dir, &trace_program, &inputs, &outcome).context("cannot write the trace")?;
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json_summary(&outcome, &trace_dir))?);
+        outln!("{}", serde_json::to_string_pretty(&json_summary(&outcome, &trace_dir))?);
     } else {
         print_human(&outcome);
-        eprintln!("trace: {}  (vprog trace show {0}; vprog report {0})", trace_dir.display());
+        errln!("trace: {}  (vprog trace show {0}; vprog report {0})", trace_dir.display());
     }
     match &outcome.result {
         Ok(_) => Ok(ExitCode::SUCCESS),
@@ -73,7 +73,7 @@ fn default_trace_dir(program: &std::path::Path) -> PathBuf {
 
 fn print_human(outcome: &RunOutcome) {
     if let Ok(answer) = &outcome.result {
-        println!("{}", answer.summary());
+        outln!("{}", answer.summary());
     }
     let (mut computed, mut cached) = (0, 0);
     for s in &outcome.steps {
@@ -83,7 +83,12 @@ fn print_human(outcome: &RunOutcome) {
             _ => {}
         }
     }
-    eprintln!("{} steps ({computed} computed, {cached} from cache) in {:.2}s", outcome.steps.len(), outcome.wall.as_secs_f64());
+    errln!(
+        "{} step{} ({computed} computed, {cached} from cache) in {:.2}s",
+        outcome.steps.len(),
+        super::plural(outcome.steps.len()),
+        outcome.wall.as_secs_f64()
+    );
 }
 
 fn print_exec_error(file: &str, source: &str, e: &ExecError) {
@@ -95,7 +100,7 @@ fn print_exec_error(file: &str, source: &str, e: &ExecError) {
                 );
             super::print_diagnostics(file, source, &[d]);
         }
-        None => eprintln!("vprog: error: {e}"),
+        None => errln!("vprog: error: {e}"),
     }
 }
 

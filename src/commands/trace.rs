@@ -19,7 +19,7 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&trace)?);
+        outln!("{}", serde_json::to_string_pretty(&trace)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();
@@ -46,13 +46,13 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         let id = if supports { format!("{} *", s.id) } else { s.id.clone() };
         table.add_row(vec![id, module, params.join("\n"), output, format!("{:.1}", s.duration_ms), s.cache.clone(), s.status.clone()]);
     }
-    println!("{table}");
+    outln!("{table}");
     match (&trace.answer, &trace.error) {
-        (Some(a), _) => println!("answer ({}): {}   [* = supports the answer]", a.ty, a.summary),
-        (None, Some(e)) => println!("failed{}: {}", e.step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(), e.message),
+        (Some(a), _) => outln!("answer ({}): {}   [* = supports the answer]", a.ty, a.summary),
+        (None, Some(e)) => outln!("failed{}: {}", e.step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(), e.message),
         (None, None) => {}
     }
-    println!("run {} in {:.0} ms", trace.run_id, trace.wall_ms);
+    outln!("run {} in {:.0} ms", trace.run_id, trace.wall_ms);
     if let Some(p) = &trace.planner {
         show_planner(p);
     }
@@ -64,20 +64,20 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
 fn show_planner(p: &serde_json::Value) {
     let reasoning = vprog_runtime::trace::report::reasoning_lines(p);
     if !reasoning.is_empty() {
-        println!("\nreasoning:");
+        outln!("\nreasoning:");
         for l in reasoning {
-            println!("  {l}");
+            outln!("  {l}");
         }
     }
     let search = &p["search"];
     if search.is_null() {
         return;
     }
-    println!("\nplanner: {}", vprog_runtime::trace::report::planner_summary(p));
+    outln!("\nplanner: {}", vprog_runtime::trace::report::planner_summary(p));
     let empty = Vec::new();
     let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);
     let rollouts = search["tree"]["rollouts"].as_array().unwrap_or(&empty);
-    println!("search tree (node: visits, mean reward; rollouts below their node):");
+    outln!("search tree (node: visits, mean reward; rollouts below their node):");
     if !nodes.is_empty() {
         show_node(nodes, rollouts, 0, 1);
     }
@@ -90,7 +90,7 @@ fn show_planner(p: &serde_json::Value) {
         })
         .collect();
     if !votes.is_empty() {
-        println!("votes: {}", votes.join("; "));
+        outln!("votes: {}", votes.join("; "));
     }
 }
 
@@ -101,7 +101,7 @@ fn show_node(nodes: &[serde_json::Value], rollouts: &[serde_json::Value], id: us
     let mean = if visits > 0 { n["value"].as_f64().unwrap_or(0.0) / visits as f64 } else { 0.0 };
     let step = n["step"].as_str().unwrap_or("");
     let label = if id == 0 { "(empty program)".to_string() } else { step.lines().collect::<Vec<_>>().join(" ; ") };
-    println!("{pad}[{id}] {label}   {visits} visits, mean {mean:.2}");
+    outln!("{pad}[{id}] {label}   {visits} visits, mean {mean:.2}");
     for r in n["rollouts"].as_array().into_iter().flatten().filter_map(|r| r.as_u64()) {
         let Some(r) = rollouts.get(r as usize) else { continue };
         let outcome = match (r["answer"].as_str(), r["error"].as_str()) {
@@ -109,9 +109,9 @@ fn show_node(nodes: &[serde_json::Value], rollouts: &[serde_json::Value], id: us
             (None, Some(e)) => format!("no answer: {}", e.lines().next().unwrap_or("")),
             _ => "no answer".to_string(),
         };
-        println!("{pad}  ↳ rollout: reward {:.2}, {outcome}", r["reward"].as_f64().unwrap_or(0.0));
+        outln!("{pad}  ↳ rollout: reward {:.2}, {outcome}", r["reward"].as_f64().unwrap_or(0.0));
         for line in r["program"].as_str().unwrap_or("").lines() {
-            println!("{pad}      {line}");
+            outln!("{pad}      {line}");
         }
     }
     for c in n["children"].as_array().into_iter().flatten().filter_map(|c| c.as_u64()) {
@@ -121,35 +121,35 @@ fn show_node(nodes: &[serde_json::Value], rollouts: &[serde_json::Value], id: us
 
 /// Everything the trace holds about one step.
 fn show_step(s: &TraceStep) {
-    println!("step {}: {} {}", s.id, s.op, s.version.as_deref().map(|v| format!("v{v}")).unwrap_or_default());
+    outln!("step {}: {} {}", s.id, s.op, s.version.as_deref().map(|v| format!("v{v}")).unwrap_or_default());
     if !s.text.is_empty() {
-        println!("  source:   {}", s.text);
+        outln!("  source:   {}", s.text);
     }
     if let Some(p) = &s.position {
-        println!("  at:       line {}, column {}", p.line, p.column);
+        outln!("  at:       line {}, column {}", p.line, p.column);
     }
-    println!("  type:     {}", s.ty);
+    outln!("  type:     {}", s.ty);
     for (k, v) in &s.params {
-        println!("  param:    {k} = {}", brief(v));
+        outln!("  param:    {k} = {}", brief(v));
     }
     for i in &s.inputs {
-        println!("  input:    {} <- {}", i.slot, i.step);
+        outln!("  input:    {} <- {}", i.slot, i.step);
     }
-    println!("  status:   {} (cache: {}), started +{:.1} ms, took {:.1} ms", s.status, s.cache, s.started_ms, s.duration_ms);
+    outln!("  status:   {} (cache: {}), started +{:.1} ms, took {:.1} ms", s.status, s.cache, s.started_ms, s.duration_ms);
     if let Some(o) = &s.output {
-        println!("  output:   {} (full value in {})", o.summary, o.file);
+        outln!("  output:   {} (full value in {})", o.summary, o.file);
     }
     if let Some(e) = &s.error {
-        println!("  error:    {e}");
+        outln!("  error:    {e}");
     }
     for a in &s.artifacts {
-        println!("  evidence: {a}");
+        outln!("  evidence: {a}");
     }
     for n in &s.notes {
         match &n.value {
-            serde_json::Value::String(t) if t.contains('\n') => println!("  note {}:\n{}", n.key, indent(t)),
-            serde_json::Value::String(t) => println!("  note {}: {t}", n.key),
-            v => println!("  note {}:\n{}", n.key, indent(&serde_json::to_string_pretty(v).unwrap_or_default())),
+            serde_json::Value::String(t) if t.contains('\n') => outln!("  note {}:\n{}", n.key, indent(t)),
+            serde_json::Value::String(t) => outln!("  note {}: {t}", n.key),
+            v => outln!("  note {}:\n{}", n.key, indent(&serde_json::to_string_pretty(v).unwrap_or_default())),
         }
     }
 }

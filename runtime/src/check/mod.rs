@@ -40,7 +40,7 @@ impl CheckOutput {
 
 /// Checks `program` against the modules in `registry`.
 pub fn check(program: &Program, registry: &Registry) -> CheckOutput {
-    let mut c = Checker { registry, scopes: Scopes::new(), diags: Vec::new() };
+    let mut c = Checker { registry, scopes: Scopes::new(), diags: Vec::new(), suggestions_left: MAX_SUGGESTIONS };
     let output = c.program(program);
     let mut diagnostics = c.diags;
     diagnostics.sort_by_key(|d| (d.span().start, d.severity != vprog_grammar::Severity::Error));
@@ -56,7 +56,7 @@ pub fn check(program: &Program, registry: &Registry) -> CheckOutput {
 /// order (for [`prefix::PrefixChecker`], which constrains arguments by the
 /// types of earlier bindings). Bindings with errors are left out.
 pub(crate) fn binding_types(program: &Program, registry: &Registry) -> Vec<(String, Type)> {
-    let mut c = Checker { registry, scopes: Scopes::new(), diags: Vec::new() };
+    let mut c = Checker { registry, scopes: Scopes::new(), diags: Vec::new(), suggestions_left: MAX_SUGGESTIONS };
     let _ = c.program(program);
     let mut types: Vec<(String, Type)> = Vec::new();
     for stmt in &program.statements {
@@ -90,7 +90,12 @@ pub(crate) struct Checker<'r> {
     pub(crate) registry: &'r Registry,
     pub(crate) scopes: Scopes,
     pub(crate) diags: Vec<Diagnostic>,
+    /// How many more undefined names get a "did you mean" suggestion.
+    pub(crate) suggestions_left: usize,
 }
+
+/// Undefined names that get a "did you mean" suggestion, per program.
+const MAX_SUGGESTIONS: usize = 100;
 
 impl Checker<'_> {
     fn program(&mut self, program: &Program) -> Option<NodeIndex> {
@@ -217,8 +222,15 @@ impl Checker<'_> {
             return None;
         }
         let mut d = Diagnostic::error("vprog::undefined", format!("`{name}` is not defined"), span, "not defined");
-        let known: Vec<String> = self.scopes.visible_names();
-        if let Some(s) = vprog_grammar::closest(name, known.iter().map(String::as_str)) {
+        // Each suggestion compares against every name in scope: past the
+        // first few, suggestions would make checking quadratic.
+        let suggestion = if self.suggestions_left > 0 {
+            self.suggestions_left -= 1;
+            vprog_grammar::closest(name, self.scopes.visible_names()).map(str::to_string)
+        } else {
+            None
+        };
+        if let Some(s) = suggestion {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if self.registry.get(name).is_some() {
             d = d.with_help(format!("`{name}` is a module; call it with arguments, e.g. `{name}(...)`"));

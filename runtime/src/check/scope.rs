@@ -106,20 +106,29 @@ impl Scopes {
         }
     }
 
-    pub(crate) fn visible_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Input::ALL.iter().map(|i| i.name().to_string()).collect();
-        for l in &self.levels {
+    /// Every name in scope: the implicit inputs, the program's bindings in
+    /// order, then the element variables of the enclosing comprehensions.
+    pub(crate) fn visible_names(&self) -> impl Iterator<Item = &str> {
+        let inputs = Input::ALL.iter().map(|i| i.name());
+        let levels = self.levels.iter().flat_map(|l| -> Box<dyn Iterator<Item = &str>> {
             match &l.kind {
-                Kind::Root(r) => names.extend(r.order.iter().cloned()),
-                Kind::Body(b) => names.push(b.var.clone()),
+                Kind::Root(r) => Box::new(r.order.iter().map(String::as_str)),
+                Kind::Body(b) => Box::new(std::iter::once(b.var.as_str())),
             }
-        }
-        names
+        });
+        inputs.chain(levels)
     }
 
-    /// Whether `name` is defined anywhere in scope (without marking it used).
+    /// Whether `name` is defined anywhere in scope (without marking it
+    /// used), in constant time: the checker asks this once per undefined
+    /// name, and a program can hold tens of thousands of both.
     pub(crate) fn resolve_quiet(&self, name: &str) -> Option<()> {
-        self.visible_names().iter().any(|n| n == name).then_some(())
+        let defined = Input::ALL.iter().any(|i| i.name() == name)
+            || self.levels.iter().any(|l| match &l.kind {
+                Kind::Root(r) => r.bindings.contains_key(name),
+                Kind::Body(b) => b.var == name,
+            });
+        defined.then_some(())
     }
 
     pub(crate) fn push_body(&mut self, var: &str, span: Span, elem_ty: Type) {
