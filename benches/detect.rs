@@ -112,7 +112,7 @@ fn bench(c: &mut Criterion) {
         let net = CenterNet::load(&dir, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
         let load = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let found = detect_objects(&net, frames, &all, &params, &mut || {}).expect("detects");
+        let found = detect_objects(&net, frames, &all, &params, &mut || Ok(())).expect("detects");
         let pass = t.elapsed().as_secs_f64();
         eprintln!(
             "centernet on candle: load {load:.3} s; one pass {pass:.2} s = {:.2} frames/s ({:.0} ms/frame), {} boxes; \
@@ -127,7 +127,9 @@ fn bench(c: &mut Criterion) {
     let net = CenterNet::load(&dir, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
     let mut g = c.benchmark_group("detect");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
-    g.bench_function("centernet_11_frames", |b| b.iter(|| detect_objects(&net, frames, &all, &params, &mut || {}).expect("detects").len()));
+    g.bench_function("centernet_11_frames", |b| {
+        b.iter(|| detect_objects(&net, frames, &all, &params, &mut || Ok(())).expect("detects").len())
+    });
     g.finish();
 }
 
@@ -144,7 +146,7 @@ fn bench_segment(c: &mut Criterion) {
         if std::env::args().any(|a| a == "--bench") {
             let before = common::peak_rss_mib();
             let t = Instant::now();
-            let masks = segment_frames(&net, frames, &params, &mut || {}).expect("segments");
+            let masks = segment_frames(&net, frames, &params, &mut || Ok(())).expect("segments");
             let pass = t.elapsed().as_secs_f64();
             eprintln!(
                 "{name} on candle: load {load:.3} s; one pass {pass:.2} s = {:.2} frames/s ({:.0} ms/frame), {} masks; peak RSS {:.0} MiB \
@@ -157,7 +159,7 @@ fn bench_segment(c: &mut Criterion) {
             );
         }
         g.bench_function(format!("{name}_11_frames"), |b| {
-            b.iter(|| segment_frames(&net, frames, &params, &mut || {}).expect("segments").len())
+            b.iter(|| segment_frames(&net, frames, &params, &mut || Ok(())).expect("segments").len())
         });
     }
     g.finish();

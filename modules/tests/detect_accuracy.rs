@@ -60,7 +60,7 @@ fn detections(fit: Fit) -> &'static [FrameDetections] {
         let frames: Vec<Frame> = labelled().iter().map(|l| l.frame.clone()).collect();
         let all: Vec<usize> = (0..COCO_LABELS.len()).collect();
         let params = ObjectParams { min_score: 0.05, fit, ..ObjectParams::default() };
-        detect_objects(detector(), &frames, &all, &params, &mut || {}).expect("detection runs")
+        detect_objects(detector(), &frames, &all, &params, &mut || Ok(())).expect("detection runs")
     })
 }
 

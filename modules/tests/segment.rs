@@ -238,7 +238,7 @@ impl Score {
 fn evaluate(variant: Variant, params: &SegmentParams, sources: &[&str]) -> Score {
     let mut s = Score::default();
     for l in labelled().iter().filter(|l| sources.contains(&l.source.as_str())) {
-        let masks = segment_frames(net(variant), std::slice::from_ref(&l.frame), params, &mut || {}).expect("segments");
+        let masks = segment_frames(net(variant), std::slice::from_ref(&l.frame), params, &mut || Ok(())).expect("segments");
         let bits = masks.first().and_then(Mask::decode);
         let w = l.frame.width as usize;
         let has_person = l.people.iter().any(|p| !p.4);

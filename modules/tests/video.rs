@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vprog_modules::video::{self, open_video, sample_clip, SampleMode};
-use vprog_runtime::module::Progress;
+use vprog_runtime::module::{Progress, StopSignal};
 use vprog_runtime::value::{
     BBox, Clip, Cue, Detections, Frame, FrameDetections, TimeRange, TimedText, Track, TrackPoint, Tracks, VideoRef,
 };
@@ -281,7 +281,7 @@ fn bbb_count_32_seeks_instead_of_decoding_everything() {
     let v = open("bbb.mp4");
     let clip = Clip::whole(v.clone());
     let started = Instant::now();
-    let sampled = sample_clip(&clip, &SampleMode::Count(32), 0, &Progress::hidden()).expect("sampling bbb.mp4");
+    let sampled = sample_clip(&clip, &SampleMode::Count(32), 0, &Progress::hidden(), &StopSignal::never()).expect("sampling bbb.mp4");
     let elapsed = started.elapsed();
     let total = v.info.frame_count.unwrap_or(14_315);
     eprintln!(
@@ -305,7 +305,7 @@ fn bbb_count_32_seeks_instead_of_decoding_everything() {
 fn dense_targets_decode_on_instead_of_seeking() {
     let v = open("ted/test.mp4");
     let clip = Clip::new(v.clone(), [TimeRange { start: 20.0, end: 30.0 }]);
-    let sampled = sample_clip(&clip, &SampleMode::Fps(4.0), 0, &Progress::hidden()).expect("sampling");
+    let sampled = sample_clip(&clip, &SampleMode::Fps(4.0), 0, &Progress::hidden(), &StopSignal::never()).expect("sampling");
     assert_eq!(sampled.frames.len(), 40);
     assert!(sampled.stats.seeks <= 2, "{} seeks for targets 0.25 s apart", sampled.stats.seeks);
     assert!(sampled.stats.decoded_frames <= 10 * 24 + 5 * 24, "decoded {}", sampled.stats.decoded_frames);

@@ -15,7 +15,7 @@ use std::time::Instant;
 use vprog_modules::video::{open_video, sample_clip, SampleMode};
 use vprog_modules::vision::{detect, objects, ocr, track};
 use vprog_modules::ModelStore;
-use vprog_runtime::module::Progress;
+use vprog_runtime::module::{Progress, StopSignal};
 use vprog_runtime::value::{BBox, Clip, Detections, Frame, FrameDetections, TimeRange, TimedText, Tracks, VideoRef};
 use vprog_runtime::{Args, ModuleError, Registry, StepContext, Value};
 
@@ -39,13 +39,14 @@ fn open(name: &str) -> Arc<VideoRef> {
 
 fn sample(video: &Arc<VideoRef>, start: f64, end: f64, fps: f64) -> Arc<Vec<Frame>> {
     let clip = Clip::new(video.clone(), [TimeRange { start, end }]);
-    let sampled = sample_clip(&clip, &SampleMode::Fps(fps), 0, &Progress::hidden()).expect("sampling the test video");
+    let sampled = sample_clip(&clip, &SampleMode::Fps(fps), 0, &Progress::hidden(), &StopSignal::never()).expect("sampling the test video");
     Arc::new(sampled.frames)
 }
 
 fn sample_at(video: &Arc<VideoRef>, times: &[f64]) -> Arc<Vec<Frame>> {
     let clip = Clip::whole(video.clone());
-    let sampled = sample_clip(&clip, &SampleMode::At(times.to_vec()), 0, &Progress::hidden()).expect("sampling the test video");
+    let sampled =
+        sample_clip(&clip, &SampleMode::At(times.to_vec()), 0, &Progress::hidden(), &StopSignal::never()).expect("sampling the test video");
     Arc::new(sampled.frames)
 }
 

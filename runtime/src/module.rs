@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::types::Type;
 use crate::value::{Clip, Frame, TimedText, Value, VideoRef};
@@ -332,6 +333,10 @@ pub enum ModuleError {
     /// Anything else the module reports.
     #[error("{0}")]
     Failed(String),
+    /// The step was told to stop (its timeout passed, another step failed,
+    /// or the run was interrupted) and did, between two pieces of work.
+    #[error("stopped: the step was cancelled")]
+    Cancelled,
 }
 
 impl ModuleError {
@@ -538,6 +543,36 @@ pub struct StepContext {
     pub cpu: Arc<tokio::sync::Semaphore>,
     /// What the module tells the trace about how it got its output.
     pub notes: Notes,
+    /// Set when the step must stop; blocking work checks it between frames,
+    /// batches or tokens ([`StepContext::stop_signal`]).
+    pub cancel: CancellationToken,
+}
+
+/// A handle blocking work keeps to learn that its step must stop: a step's
+/// timeout, another step's failure and an interrupt all set it, and a loop
+/// over frames, batches or tokens calls [`StopSignal::check`] between them.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(CancellationToken);
+
+impl StopSignal {
+    /// A signal that is never raised (tests, benchmarks, tools).
+    pub fn never() -> StopSignal {
+        StopSignal::default()
+    }
+
+    /// Whether the work should stop.
+    pub fn is_raised(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// `Err(ModuleError::Cancelled)` once the work should stop.
+    pub fn check(&self) -> Result<(), ModuleError> {
+        if self.is_raised() {
+            Err(ModuleError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Notes a module leaves in the trace about one call: the context it rendered
@@ -580,7 +615,13 @@ impl StepContext {
             progress: Progress::hidden(),
             cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
             notes: Notes::default(),
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// What blocking work checks to stop early (see [`StopSignal`]).
+    pub fn stop_signal(&self) -> StopSignal {
+        StopSignal(self.cancel.clone())
     }
 
     /// Leaves a note in the trace (see [`Notes`]).
@@ -596,6 +637,7 @@ impl StepContext {
         T: Send + 'static,
     {
         let _permit = self.cpu.clone().acquire_owned().await.map_err(|_| ModuleError::Failed("runtime is shutting down".into()))?;
+        self.stop_signal().check()?;
         tokio::task::spawn_blocking(f).await.map_err(|e| ModuleError::Failed(format!("worker thread failed: {e}")))?
     }
 }

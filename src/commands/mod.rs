@@ -42,6 +42,41 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Cancels `interrupt` on the first Ctrl-C or SIGTERM, so the run stops its
+/// steps and writes its trace; a second signal exits at once (status 130).
+pub fn cancel_on_signals(rt: &tokio::runtime::Runtime, interrupt: vprog_runtime::CancellationToken) {
+    rt.spawn(async move {
+        signal().await;
+        interrupt.cancel();
+        errln!("vprog: interrupted: stopping the steps in flight and writing the trace (interrupt again to quit at once)");
+        signal().await;
+        std::process::exit(130);
+    });
+}
+
+/// The next Ctrl-C or SIGTERM.
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Reads a program file.
 pub fn read_source(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read program {}", path.display()))?;

@@ -40,14 +40,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let cache =
         if args.no_cache { Cache::disabled() } else { Cache::new(args.cache_dir.clone().or_else(Cache::default_dir), MEMORY_CACHE_BYTES) };
     let config = ExecConfig { step_timeout: args.step_timeout, progress: !args.json, ..ExecConfig::default() };
+    let interrupt = config.interrupt.clone();
     let executor = Executor::new(Arc::new(cache), config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    super::cancel_on_signals(&runtime, interrupt);
     let outcome = runtime.block_on(executor.run(&plan, &inputs));
+    // Work a timeout or an interrupt stopped ends at its next check; the
+    // process does not wait for it (dropping the runtime would).
+    runtime.shutdown_background();
 
     let trace_dir = args.trace.clone().unwrap_or_else(|| default_trace_dir(&args.program));
     let canonical = print_program(&program);
     let trace_program = TraceProgram { file: Some(&file), source: &source, canonical: &canonical, optimizer: &optimizer, planner: None };
+    let writing = std::time::Instant::now();
     write_trace(&trace_dir, &trace_program, &inputs, &outcome).context("cannot write the trace")?;
+    tracing::info!("trace written to {} in {:.2} s", trace_dir.display(), writing.elapsed().as_secs_f64());
 
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&json_summary(&outcome, &trace_dir))?);
@@ -57,6 +64,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     match &outcome.result {
         Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(ExecError::Interrupted) => {
+            errln!("vprog: interrupted; the trace holds the steps finished before it");
+            Ok(ExitCode::from(130))
+        }
         Err(e) => {
             if !args.json {
                 print_exec_error(&file, &source, e);

@@ -78,6 +78,9 @@ impl Module for AskLlm {
         let model = model_arg(&args)?;
         let evidence = evidence_arg(&args);
         let llm = load_llm(&self.store, &model, ctx).await?;
+        // One tick for the prompt, then one per token (at most).
+        ctx.progress.set_length(1 + max_tokens as u64);
+        let (progress, stop) = (ctx.progress.clone(), ctx.stop_signal());
         let (text, context, report, generation) = ctx
             .blocking(move || {
                 let tok = &llm.tokenizer;
@@ -87,7 +90,11 @@ impl Module for AskLlm {
                 } else {
                     format!("Evidence from the video (one line per item, [start-end] times):\n{context}\n\n{}", prompt.trim())
                 };
-                let (text, generation) = generate(&llm, &chatml(SYSTEM, &user), max_tokens)?;
+                let mut on_pass = || {
+                    progress.inc(1);
+                    stop.check()
+                };
+                let (text, generation) = generate_with_progress(&llm, &chatml(SYSTEM, &user), max_tokens, &mut on_pass)?;
                 Ok((text, context, report, generation))
             })
             .await?;
@@ -100,10 +107,22 @@ impl Module for AskLlm {
 /// Greedy generation after `prompt` (a full chat text) until the end of the
 /// turn or `max_tokens`.
 pub fn generate(llm: &Llm, prompt: &str, max_tokens: usize) -> Result<(String, Generation), ModuleError> {
+    generate_with_progress(llm, prompt, max_tokens, &mut || Ok(()))
+}
+
+/// [`generate`], calling `on_pass` after the prompt and after each token:
+/// progress, and a stop check (an error from it ends the generation).
+pub fn generate_with_progress(
+    llm: &Llm,
+    prompt: &str,
+    max_tokens: usize,
+    on_pass: &mut dyn FnMut() -> Result<(), ModuleError>,
+) -> Result<(String, Generation), ModuleError> {
     let tok = &llm.tokenizer;
     let ids = tok.encode(prompt)?;
     let mut cache = KvCache::default();
     let mut logits = llm.model.forward_last(&ids, &mut cache)?;
+    on_pass()?;
     let mut out: Vec<u32> = Vec::new();
     let mut logprob_sum = 0.0;
     let mut stopped = "max_tokens";
@@ -122,6 +141,7 @@ pub fn generate(llm: &Llm, prompt: &str, max_tokens: usize) -> Result<(String, G
             break;
         }
         logits = llm.model.forward_last(&[next], &mut cache)?;
+        on_pass()?;
     }
     let text = tok.decode(&out)?;
     let mean_logprob = if out.is_empty() { 0.0 } else { logprob_sum / out.len() as f64 };

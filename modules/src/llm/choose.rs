@@ -277,6 +277,9 @@ impl Module for Choose {
         let evidence = evidence_arg(&args);
         let llm = load_llm(&self.store, &model, ctx).await?;
         let store = self.store.clone();
+        // One tick per model pass: a 20-s choice shows it is working, and stops when told.
+        ctx.progress.set_length(choose_passes(options.len()) as u64);
+        let (progress, stop) = (ctx.progress.clone(), ctx.stop_signal());
         let (out, ranker_note) = ctx
             .blocking(move || {
                 // MiniLM when installed; BM25 alone otherwise (noted).
@@ -291,7 +294,11 @@ impl Module for Choose {
                     relevance(embedder.as_deref(), &query, &texts, RANK_ALPHA).unwrap_or_else(|_| vec![0.0; lines.len()])
                 };
                 let opts = RenderOptions { min_score, ranker: rank.then_some(&ranker as &Ranker<'_>) };
-                choose_with(&llm, &question, &options, &evidence, budget, opts, scoring).map(|o| (o, note))
+                let mut on_pass = || {
+                    progress.inc(1);
+                    stop.check()
+                };
+                choose_with_progress(&llm, &question, &options, &evidence, budget, opts, scoring, &mut on_pass).map(|o| (o, note))
             })
             .await?;
         ctx.note("ranker", ranker_note);
@@ -332,6 +339,29 @@ pub fn choose_with(
     render_options: RenderOptions<'_>,
     scoring: Scoring,
 ) -> Result<Outcome, ModuleError> {
+    choose_with_progress(llm, question, options, evidence, budget, render_options, scoring, &mut || Ok(()))
+}
+
+/// Model passes [`choose_with`] makes for `options` options: four prompts,
+/// then each option after the evidence and after the content-free prompt.
+pub fn choose_passes(options: usize) -> usize {
+    4 + 2 * options
+}
+
+/// [`choose_with`], calling `on_pass` after each of its
+/// [`choose_passes`] model passes: progress, and a stop check (an error from
+/// it ends the call).
+#[allow(clippy::too_many_arguments)]
+pub fn choose_with_progress(
+    llm: &Llm,
+    question: &str,
+    options: &[String],
+    evidence: &Value,
+    budget: usize,
+    render_options: RenderOptions<'_>,
+    scoring: Scoring,
+    on_pass: &mut dyn FnMut() -> Result<(), ModuleError>,
+) -> Result<Outcome, ModuleError> {
     if options.len() > LETTERS.len() {
         return Err(ModuleError::invalid("options", format!("choose takes at most {} options, got {}", LETTERS.len(), options.len())));
     }
@@ -342,10 +372,12 @@ pub fn choose_with(
     // Cloze prompt: options not listed; each option is the continuation of `Answer:`.
     let prompt = tok.encode(&cloze_prompt(&context, question))?;
     let (last, cache, reused) = llm.prefixes.prefill(&llm.model, &prompt)?;
+    on_pass()?;
     let mut details = Vec::with_capacity(options.len());
     for (i, option) in options.iter().enumerate() {
         let ids = option_ids(llm, i, option)?;
         let logprobs = continuation(llm, &last, &cache, &ids)?;
+        on_pass()?;
         let tokens = ids.iter().map(|&id| tok.tokenizer.decode(&[id], false).unwrap_or_default()).collect();
         let sum: f64 = logprobs.iter().sum();
         details.push(OptionScore {
@@ -363,17 +395,21 @@ pub fn choose_with(
     }
     // The same continuations after a content-free prompt: each option's prior.
     let (free_last, free_cache) = fresh_prefill(llm, &tok.encode(&cloze_prompt(NO_EVIDENCE, CONTENT_FREE))?)?;
+    on_pass()?;
     for (i, d) in details.iter_mut().enumerate() {
         let ids = option_ids(llm, i, &d.option)?;
         d.prior = continuation(llm, &free_last, &free_cache, &ids)?.iter().sum();
+        on_pass()?;
         d.pmi = d.sum - d.prior;
     }
     // Lettered prompt: options listed, the answer's first token is a letter.
     let letters = letter_ids(llm, options.len())?;
     let (listed_last, _, _) = llm.prefixes.prefill(&llm.model, &tok.encode(&lettered_prompt(&context, question, options))?)?;
+    on_pass()?;
     let listed = letter_logprobs(&listed_last, &letters)?;
     let free_options: Vec<String> = options.iter().map(|_| CONTENT_FREE.to_string()).collect();
     let (free_listed_last, _) = fresh_prefill(llm, &tok.encode(&lettered_prompt(NO_EVIDENCE, CONTENT_FREE, &free_options))?)?;
+    on_pass()?;
     let free_listed = letter_logprobs(&free_listed_last, &letters)?;
     for (i, d) in details.iter_mut().enumerate() {
         d.letter = listed[i];

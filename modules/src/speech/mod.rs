@@ -165,7 +165,7 @@ impl Module for Transcribe {
             RunDevice::Cpu => candle_core::Device::Cpu,
             RunDevice::Cuda(i) => candle_core::Device::cuda_if_available(i).unwrap_or(candle_core::Device::Cpu),
         };
-        let progress = ctx.progress.clone();
+        let (progress, stop) = (ctx.progress.clone(), ctx.stop_signal());
         let source = cue_source(&model_id);
         let outcome = ctx
             .blocking(move || {
@@ -269,6 +269,7 @@ impl Module for Transcribe {
                         let now = base + (f * len_s * 10.0) as u64;
                         progress.inc(now.saturating_sub(done));
                         done = done.max(now);
+                        stop.check()
                     })?;
                     done = base + (len_s * 10.0) as u64;
                     let at = |t: f64, end: bool| map.source((t.max(0.0) * sr).round() as usize, end) as f64 / sr;

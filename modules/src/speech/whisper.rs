@@ -247,13 +247,18 @@ struct Decoded {
 
 impl WhisperModel {
     /// Transcribes 16 kHz mono `samples`; `progress(fraction)` after each
-    /// window. Segment times are seconds from the first sample, within the
+    /// window (an error from it, such as a stop check, ends the call).
+    /// Segment times are seconds from the first sample, within the
     /// audio.
     ///
     /// # Errors
     ///
     /// [`ModuleError::Failed`] when inference fails.
-    pub fn transcribe(&self, samples: &[f32], mut progress: impl FnMut(f64)) -> Result<(Vec<Segment>, Stats), ModuleError> {
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        mut progress: impl FnMut(f64) -> Result<(), ModuleError>,
+    ) -> Result<(Vec<Segment>, Stats), ModuleError> {
         let mut stats = Stats::default();
         let content_frames = samples.len() / HOP;
         let duration = samples.len() as f64 / SAMPLE_RATE as f64;
@@ -310,7 +315,7 @@ impl WhisperModel {
                     vad_prob: None,
                 });
                 seek += segment_size;
-                progress((seek as f64 / content_frames as f64).min(1.0));
+                progress((seek as f64 / content_frames as f64).min(1.0))?;
                 continue;
             }
             if d.cut {
@@ -318,7 +323,7 @@ impl WhisperModel {
             }
             let advance = self.segments(&d, offset, segment_size, &mut segments);
             seek += advance.max(1);
-            progress((seek as f64 / content_frames as f64).min(1.0));
+            progress((seek as f64 / content_frames as f64).min(1.0))?;
         }
         for s in &mut segments {
             s.start = s.start.clamp(0.0, duration);

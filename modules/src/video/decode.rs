@@ -12,7 +12,7 @@ use ffmpeg_next::filter;
 use ffmpeg_next::format::context::Input;
 use ffmpeg_next::util::format::Pixel;
 use ffmpeg_next::util::frame;
-use vprog_runtime::module::Progress;
+use vprog_runtime::module::{Progress, StopSignal};
 use vprog_runtime::value::{clock, Clip, Frame};
 use vprog_runtime::ModuleError;
 
@@ -92,7 +92,7 @@ pub struct Sampled {
 /// [`ModuleError::InvalidArgument`] for bad parameters (an `at` time outside
 /// the clip, too many frames, an empty clip) and [`ModuleError::Media`] when
 /// the file cannot be decoded (corrupt, truncated).
-pub fn sample_clip(clip: &Clip, mode: &SampleMode, size: u32, progress: &Progress) -> Result<Sampled, ModuleError> {
+pub fn sample_clip(clip: &Clip, mode: &SampleMode, size: u32, progress: &Progress, stop: &StopSignal) -> Result<Sampled, ModuleError> {
     let info = &clip.video.info;
     let (out_w, out_h) = output_size(info.width, info.height, size);
     let frame_bytes = out_w as u64 * out_h as u64 * 3;
@@ -123,12 +123,12 @@ pub fn sample_clip(clip: &Clip, mode: &SampleMode, size: u32, progress: &Progres
     let (frames, stats) = match (mode, targets) {
         (SampleMode::Scenes(threshold), _) => {
             let mut src = VideoSource::open(path, true)?;
-            (scenes::scene_frames(&mut src, clip, *threshold, size, frame_bytes, progress)?, src.stats)
+            (scenes::scene_frames(&mut src, clip, *threshold, size, frame_bytes, progress, stop)?, src.stats)
         }
         (_, targets) => {
             let targets = targets.unwrap_or_default();
             progress.set_length(targets.len() as u64);
-            sample_sparse(path, &targets, size, progress)?
+            sample_sparse(path, &targets, size, progress, stop)?
         }
     };
     if stats.corrupt_packets > 0 {
@@ -145,13 +145,19 @@ const SEEKS_PER_WORKER: usize = 4;
 /// independent single-threaded decoders, one per core: seeking restarts a
 /// frame-threaded decoder's pipeline every time, while separate decoders
 /// keep every core busy. Dense targets use one frame-threaded decoder.
-fn sample_sparse(path: &Path, targets: &[f64], size: u32, progress: &Progress) -> Result<(Vec<Frame>, SampleStats), ModuleError> {
+fn sample_sparse(
+    path: &Path,
+    targets: &[f64],
+    size: u32,
+    progress: &Progress,
+    stop: &StopSignal,
+) -> Result<(Vec<Frame>, SampleStats), ModuleError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let seeks = targets.windows(2).filter(|w| w[1] - w[0] > CONTINUE_GAP).count() + 1;
     let workers = cores.min(seeks / SEEKS_PER_WORKER).max(1);
     if workers == 1 {
         let mut src = VideoSource::open(path, true)?;
-        let frames = sample_times(&mut src, targets, size, progress)?;
+        let frames = sample_times(&mut src, targets, size, progress, stop)?;
         return Ok((frames, src.stats));
     }
     let chunk = targets.len().div_ceil(workers);
@@ -161,7 +167,7 @@ fn sample_sparse(path: &Path, targets: &[f64], size: u32, progress: &Progress) -
             .map(|group| {
                 scope.spawn(move || {
                     let mut src = VideoSource::open(path, false)?;
-                    let frames = sample_times(&mut src, group, size, progress)?;
+                    let frames = sample_times(&mut src, group, size, progress, stop)?;
                     Ok((frames, src.stats))
                 })
             })
@@ -701,7 +707,13 @@ fn looking_for(e: ModuleError, t: f64) -> ModuleError {
 }
 
 /// The frames nearest each of the sorted `targets`.
-fn sample_times(src: &mut VideoSource, targets: &[f64], size: u32, progress: &Progress) -> Result<Vec<Frame>, ModuleError> {
+fn sample_times(
+    src: &mut VideoSource,
+    targets: &[f64],
+    size: u32,
+    progress: &Progress,
+    stop: &StopSignal,
+) -> Result<Vec<Frame>, ModuleError> {
     let path = src.path.clone();
     let mut convert = RgbConverter::new(&path, size);
     let mut window: VecDeque<Decoded> = VecDeque::with_capacity(3);
@@ -771,6 +783,7 @@ fn sample_times(src: &mut VideoSource, targets: &[f64], size: u32, progress: &Pr
             out.push(convert.convert(best)?);
         }
         progress.inc(1);
+        stop.check()?;
     }
     out.sort_by(|a, b| a.time.total_cmp(&b.time));
     Ok(out)

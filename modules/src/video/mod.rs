@@ -160,8 +160,8 @@ impl Module for Sample {
         if !(0..=i64::from(MAX_SIZE)).contains(&size) {
             return Err(ModuleError::invalid("size", format!("must be between 0 and {MAX_SIZE} pixels, got {size}")));
         }
-        let progress = ctx.progress.clone();
-        let sampled = ctx.blocking(move || sample_clip(&clip, &mode, size as u32, &progress)).await?;
+        let (progress, stop) = (ctx.progress.clone(), ctx.stop_signal());
+        let sampled = ctx.blocking(move || sample_clip(&clip, &mode, size as u32, &progress, &stop)).await?;
         Ok(Value::Frames(Arc::new(sampled.frames)))
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::util::format::Pixel;
 use ffmpeg_next::util::frame;
-use vprog_runtime::module::Progress;
+use vprog_runtime::module::{Progress, StopSignal};
 use vprog_runtime::value::{clock, Clip, Frame};
 use vprog_runtime::ModuleError;
 
@@ -78,6 +78,7 @@ pub(crate) fn scene_frames(
     size: u32,
     frame_bytes: u64,
     progress: &Progress,
+    stop: &StopSignal,
 ) -> Result<Vec<Frame>, ModuleError> {
     let fps = src.fps();
     let half = 0.5 / fps;
@@ -99,6 +100,7 @@ pub(crate) fn scene_frames(
             }
             if d.time >= seg.start - half {
                 progress.inc(1);
+                stop.check()?;
                 let h = hist.histogram(&d, src)?;
                 let cut = prev.as_ref().is_none_or(|p| histogram_distance(p, &h) > threshold);
                 if cut && seen.insert(d.time.to_bits()) {

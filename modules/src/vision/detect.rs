@@ -241,14 +241,14 @@ fn load(detector: Detector) -> Result<Loaded, ModuleError> {
 /// damaged cascade, [`ModuleError::InvalidArgument`] for a frame whose pixel
 /// buffer does not match its size, [`ModuleError::Failed`] for OpenCV errors.
 pub fn detect_frames(frames: &[Frame], spec: &LabelSpec, params: &DetectParams) -> Result<Vec<FrameDetections>, ModuleError> {
-    detect_frames_with(frames, spec, params, &mut || {})
+    detect_frames_with(frames, spec, params, &mut || Ok(()))
 }
 
 fn detect_frames_with(
     frames: &[Frame],
     spec: &LabelSpec,
     params: &DetectParams,
-    on_frame: &mut dyn FnMut(),
+    on_frame: &mut dyn FnMut() -> Result<(), ModuleError>,
 ) -> Result<Vec<FrameDetections>, ModuleError> {
     if frames.is_empty() {
         return Ok(Vec::new());
@@ -287,7 +287,7 @@ fn detect_frames_with(
             })
             .collect();
         out.push(FrameDetections { time: f.time, width: f.width, height: f.height, boxes: nms(boxes) });
-        on_frame();
+        on_frame()?;
     }
     Ok(out)
 }
@@ -549,7 +549,15 @@ impl Module for Detect {
                     "min_score": min_score,
                     "nms_iou": nms_iou,
                 });
-                let results = ctx.blocking(move || detect_objects(&net, &shared, &classes, &params, &mut || progress.inc(1))).await;
+                let stop = ctx.stop_signal();
+                let results = ctx
+                    .blocking(move || {
+                        detect_objects(&net, &shared, &classes, &params, &mut || {
+                            progress.inc(1);
+                            stop.check()
+                        })
+                    })
+                    .await;
                 (results, note)
             }
             Plan::Classic(spec, fallback) => {
@@ -558,9 +566,13 @@ impl Module for Detect {
                 }
                 let min_score = if min_score > 0.0 { min_score } else { f64::from(DEFAULT_MIN_SCORE) };
                 let params = DetectParams { min_score: min_score as f32, upscale };
+                let stop = ctx.stop_signal();
                 let results = map_chunks(ctx, n, move |range| {
                     let progress = progress.clone();
-                    detect_frames_with(&shared[range], &spec, &params, &mut || progress.inc(1))
+                    detect_frames_with(&shared[range], &spec, &params, &mut || {
+                        progress.inc(1);
+                        stop.check()
+                    })
                 })
                 .await;
                 let factor = if upscale > 0.0 { upscale } else { frames.first().map_or(1.0, |f| auto_upscale(spec.detector, f.height)) };

@@ -238,7 +238,7 @@ pub fn detect_objects(
     frames: &[Frame],
     classes: &[usize],
     params: &ObjectParams,
-    on_frame: &mut dyn FnMut(),
+    on_frame: &mut dyn FnMut() -> Result<(), ModuleError>,
 ) -> Result<Vec<FrameDetections>, ModuleError> {
     let mut wanted = [false; COCO_LABELS.len()];
     for &c in classes {
@@ -275,7 +275,7 @@ pub fn detect_objects(
         let mut kept = nms_per_class(boxes, params.nms_iou);
         kept.truncate(params.max_boxes);
         out.push(FrameDetections { time: f.time, width: f.width, height: f.height, boxes: kept });
-        on_frame();
+        on_frame()?;
     }
     Ok(out)
 }

@@ -316,7 +316,7 @@ fn psm_mode(psm: i64) -> Result<PageSegMode, ModuleError> {
 pub fn read_frames(frames: &[&Frame], params: &OcrParams) -> Result<Vec<Vec<Line>>, ModuleError> {
     let datadir = tessdata_dir(&params.lang)?;
     let psm = psm_mode(params.psm)?;
-    read_frames_with(frames, params, &datadir, psm, &mut || {})
+    read_frames_with(frames, params, &datadir, psm, &mut || Ok(()))
 }
 
 fn read_frames_with(
@@ -324,7 +324,7 @@ fn read_frames_with(
     params: &OcrParams,
     datadir: &std::path::Path,
     psm: PageSegMode,
-    on_frame: &mut dyn FnMut(),
+    on_frame: &mut dyn FnMut() -> Result<(), ModuleError>,
 ) -> Result<Vec<Vec<Line>>, ModuleError> {
     if frames.is_empty() {
         return Ok(Vec::new());
@@ -350,7 +350,7 @@ fn read_frames_with(
             (l.x, l.y, l.w, l.h) = (l.x * inv, l.y * inv, l.w * inv, l.h * inv);
         }
         out.push(best);
-        on_frame();
+        on_frame()?;
     }
     Ok(out)
 }
@@ -715,6 +715,7 @@ impl Module for ReadText {
         let to_read: Arc<Vec<usize>> = Arc::new(plan.iter().enumerate().filter(|(i, j)| *i == **j).map(|(i, _)| i).collect());
         ctx.progress.set_length(to_read.len() as u64);
         let progress = ctx.progress.clone();
+        let stop = ctx.stop_signal();
         let (shared, indices) = (frames.clone(), to_read.clone());
         let read = map_chunks(ctx, to_read.len(), move |range| {
             let chunk: Vec<&Frame> = indices[range].iter().filter_map(|&i| shared.get(i)).collect();
@@ -723,12 +724,16 @@ impl Module for ReadText {
                 (Some(m), _) => chunk
                     .iter()
                     .map(|f| {
+                        stop.check()?;
                         let lines = m.read(f, &pp_params).map(lines_from_ppocr);
                         progress.inc(1);
                         lines
                     })
                     .collect(),
-                (None, Some(dir)) => read_frames_with(&chunk, &params, dir, psm_mode, &mut || progress.inc(1)),
+                (None, Some(dir)) => read_frames_with(&chunk, &params, dir, psm_mode, &mut || {
+                    progress.inc(1);
+                    stop.check()
+                }),
                 (None, None) => Err(ModuleError::Failed("read_text: no OCR engine resolved".into())),
             }
         })

@@ -64,7 +64,7 @@ pub fn segment_frames(
     net: &PersonSegmenter,
     frames: &[Frame],
     params: &SegmentParams,
-    on_frame: &mut dyn FnMut(),
+    on_frame: &mut dyn FnMut() -> Result<(), ModuleError>,
 ) -> Result<Vec<Mask>, ModuleError> {
     let mut out = Vec::new();
     for (i, f) in frames.iter().enumerate() {
@@ -80,7 +80,7 @@ pub fn segment_frames(
             let mean = probs.iter().zip(&bits).filter(|(_, &b)| b).map(|(&p, _)| f64::from(p)).sum::<f64>() / set as f64;
             out.push(Mask::encode(f.time, f.width, f.height, "person", mean as f32, &bits));
         }
-        on_frame();
+        on_frame()?;
     }
     Ok(out)
 }
@@ -197,7 +197,15 @@ for boxes around other objects use detect(frames, \"{label}\")"
         let progress = ctx.progress.clone();
         let params = SegmentParams { threshold: threshold as f32, min_area };
         let shared = frames.clone();
-        let masks = ctx.blocking(move || segment_frames(&net, &shared, &params, &mut || progress.inc(1))).await;
+        let stop = ctx.stop_signal();
+        let masks = ctx
+            .blocking(move || {
+                segment_frames(&net, &shared, &params, &mut || {
+                    progress.inc(1);
+                    stop.check()
+                })
+            })
+            .await;
         ctx.progress.finish();
         let masks = masks?;
         let secs = started.elapsed().as_secs_f64();

@@ -19,6 +19,7 @@ use petgraph::Direction;
 use std::future::Future;
 use std::pin::Pin;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use vprog_grammar::Span;
 
 pub use record::{StepRecord, StepStatus};
@@ -38,11 +39,15 @@ pub struct ExecConfig {
     pub device: Device,
     /// Show progress bars on stderr (only drawn when it is a terminal).
     pub progress: bool,
+    /// Cancelled to stop every run of this executor (Ctrl-C, SIGTERM): the
+    /// steps in flight stop between two pieces of work, and the run ends with
+    /// [`ExecError::Interrupted`] and the records of the steps finished so far.
+    pub interrupt: CancellationToken,
 }
 
 impl Default for ExecConfig {
     fn default() -> Self {
-        ExecConfig { step_timeout: Duration::from_secs(600), device: Device::Cpu, progress: false }
+        ExecConfig { step_timeout: Duration::from_secs(600), device: Device::Cpu, progress: false, interrupt: CancellationToken::new() }
     }
 }
 
@@ -110,6 +115,13 @@ pub enum ExecError {
         /// What came back.
         found: Type,
     },
+    /// The run was interrupted (Ctrl-C, SIGTERM) before it finished.
+    #[error("interrupted; the steps finished before it are in the trace")]
+    Interrupted,
+    /// Steps were stopped because another step failed (that failure is the
+    /// run's error; this one only ends the sibling steps of a map).
+    #[error("stopped because another step failed")]
+    Cancelled,
     /// A step could not run for another reason (a panic, a bad collection).
     #[error("step {step} (`{op}`) failed: {message}")]
     Internal {
@@ -128,7 +140,7 @@ impl ExecError {
     /// The id of the step that failed, if one did.
     pub fn step(&self) -> Option<&str> {
         match self {
-            ExecError::MissingInput(_) | ExecError::NotRun(_) => None,
+            ExecError::MissingInput(_) | ExecError::NotRun(_) | ExecError::Interrupted | ExecError::Cancelled => None,
             ExecError::StepFailed { step, .. }
             | ExecError::Timeout { step, .. }
             | ExecError::InvalidOutput { step, .. }
@@ -139,7 +151,7 @@ impl ExecError {
     /// Where the failing step was written.
     pub fn span(&self) -> Option<Span> {
         match self {
-            ExecError::MissingInput(_) | ExecError::NotRun(_) => None,
+            ExecError::MissingInput(_) | ExecError::NotRun(_) | ExecError::Interrupted | ExecError::Cancelled => None,
             ExecError::StepFailed { span, .. }
             | ExecError::Timeout { span, .. }
             | ExecError::InvalidOutput { span, .. }
@@ -183,6 +195,9 @@ struct Leaves {
     /// Disk-cache scope: the video's hash.
     scope: Arc<str>,
     t0: Instant,
+    /// This run's stop signal: a child of the executor's interrupt,
+    /// cancelled when a step fails; each step gets a child of its own.
+    cancel: CancellationToken,
 }
 
 struct PlanRun {
@@ -233,7 +248,8 @@ impl Executor {
             leaf_inputs.insert(i, (value, key));
         }
         let scope: Arc<str> = Arc::from(inputs.video.as_ref().map_or("no-video".to_string(), |v| v.hash.clone()));
-        let leaves = Leaves { inputs: Arc::new(leaf_inputs), element: None, captures: Arc::new(Vec::new()), scope, t0 };
+        let cancel = self.inner.config.interrupt.child_token();
+        let leaves = Leaves { inputs: Arc::new(leaf_inputs), element: None, captures: Arc::new(Vec::new()), scope, t0, cancel };
         let plan = Arc::new(plan.clone());
         let run = run_plan(self.inner.clone(), plan.clone(), String::new(), leaves).await;
         self.inner.cache.flush().await;
@@ -324,7 +340,15 @@ fn run_plan(inner: Arc<Inner>, plan: Arc<LogicalPlan>, prefix: String, leaves: L
             if error.is_some() {
                 break;
             }
-            match set.join_next_with_id().await {
+            let joined = tokio::select! {
+                biased;
+                () = leaves.cancel.cancelled(), if !set.is_empty() => {
+                    error = Some(if inner.config.interrupt.is_cancelled() { ExecError::Interrupted } else { ExecError::Cancelled });
+                    break;
+                }
+                joined = set.join_next_with_id() => joined,
+            };
+            match joined {
                 None => break,
                 Some(Ok((_, (n, result, record)))) => {
                     complete(&plan, n, result, record, &mut values, &mut records, &mut pending, &mut ready, &mut error)
@@ -350,7 +374,15 @@ fn run_plan(inner: Arc<Inner>, plan: Arc<LogicalPlan>, prefix: String, leaves: L
                 break;
             }
         }
+        if error.is_some() && inner.config.interrupt.is_cancelled() {
+            // A step that stopped at a check inline reports its own
+            // cancellation; the run's error is the interrupt.
+            error = Some(ExecError::Interrupted);
+        }
         if error.is_some() {
+            // Blocking work of the steps still in flight stops at its next
+            // check; their tasks are aborted and recorded as cancelled.
+            leaves.cancel.cancel();
             set.shutdown().await;
         }
         let mut ordered = Vec::with_capacity(records.len());
@@ -504,8 +536,12 @@ async fn step(
         Ok(v) => record.output = Some(v.clone()),
         Err(e) => {
             // A failure inside a map is recorded on the inner step; the map
-            // itself is marked failed with the same message.
-            record.status = StepStatus::Failed;
+            // itself is marked failed with the same message. A step stopped
+            // by an interrupt or by another step's failure is cancelled.
+            let stopped =
+                matches!(e, ExecError::StepFailed { source: ModuleError::Cancelled, .. } | ExecError::Cancelled | ExecError::Interrupted)
+                    && leaves.cancel.is_cancelled();
+            record.status = if stopped { StepStatus::Cancelled } else { StepStatus::Failed };
             record.error = Some(e.to_string());
         }
     }
@@ -563,15 +599,25 @@ async fn call(
         Some(m) => Progress::new(m.clone(), format!("{id} {}", sig.name)),
         None => Progress::hidden(),
     };
-    let ctx =
-        StepContext { step_id: id.to_string(), device: inner.config.device, progress, cpu: inner.cpu.clone(), notes: Default::default() };
+    let ctx = StepContext {
+        step_id: id.to_string(),
+        device: inner.config.device,
+        progress,
+        cpu: inner.cpu.clone(),
+        notes: Default::default(),
+        cancel: leaves.cancel.child_token(),
+    };
     let timeout = inner.config.step_timeout;
     let outcome = inner
         .cache
         .get_or_compute(key, sig.cache, &leaves.scope, || async {
             match tokio::time::timeout(timeout, batch::call_batched(module, args, &ctx)).await {
                 Ok(r) => r.map_err(Some),
-                Err(_) => Err(None),
+                Err(_) => {
+                    // The call's future is dropped; its blocking work stops at its next check.
+                    ctx.cancel.cancel();
+                    Err(None)
+                }
             }
         })
         .await;
@@ -670,11 +716,14 @@ async fn map(
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok((i, mut run)) => {
-                if error.is_none() {
-                    error = run.error.take();
+                // An element stopped because a sibling failed says nothing
+                // of its own: keep waiting for the sibling's error.
+                match run.error.take() {
+                    Some(e) if error.is_none() || matches!(error, Some(ExecError::Cancelled)) => error = Some(e),
+                    _ => {}
                 }
                 runs[i] = Some(run);
-                if error.is_some() {
+                if error.as_ref().is_some_and(|e| !matches!(e, ExecError::Cancelled)) {
                     set.shutdown().await;
                     break;
                 }
