@@ -36,8 +36,13 @@ pub enum CacheStatus {
 }
 
 /// On-disk entry header: format magic and version, then one byte saying
-/// whether the body is lz4-compressed (1) or raw (0).
-const MAGIC: &[u8; 8] = b"VPRGC\x00\x00\x02";
+/// whether the body is lz4-compressed (1) or raw (0), then BLAKE3 of that
+/// byte and the body. A flipped byte anywhere (a raw frame's pixel decodes
+/// without complaint) fails the checksum: the entry is ignored with a warning
+/// and the step recomputes.
+const MAGIC: &[u8; 8] = b"VPRGC\x00\x00\x03";
+/// Length of the checksum after the encoding byte.
+const CHECKSUM: usize = 32;
 /// Compress only when it saves at least this share (decoded video frames
 /// barely compress, and decompressing them would only cost a copy).
 const MIN_COMPRESSION_SAVING: f64 = 0.2;
@@ -263,9 +268,11 @@ fn write_entry(path: &Path, value: &Value) -> Result<(), CacheError> {
     let compressed = lz4_flex::compress_prepend_size(&encoded);
     let (flag, body): (u8, &[u8]) =
         if (compressed.len() as f64) < encoded.len() as f64 * (1.0 - MIN_COMPRESSION_SAVING) { (1, &compressed) } else { (0, &encoded) };
+    let sum = blake3::Hasher::new().update(&[flag]).update(body).finalize();
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     tmp.write_all(MAGIC).map_err(io)?;
     tmp.write_all(&[flag]).map_err(io)?;
+    tmp.write_all(sum.as_bytes()).map_err(io)?;
     tmp.write_all(body).map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
@@ -274,11 +281,19 @@ fn write_entry(path: &Path, value: &Value) -> Result<(), CacheError> {
 fn read_entry(path: &Path) -> Result<Value, CacheError> {
     let corrupt = |reason: String| CacheError::Corrupt { path: path.to_path_buf(), reason };
     let bytes = std::fs::read(path).map_err(|source| CacheError::Io { path: path.to_path_buf(), source })?;
-    let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| corrupt("bad header (written by another vprog version?)".into()))?;
+    let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| corrupt("bad header (written by another vprog version?)".into()))?;
+    if rest.len() < 1 + CHECKSUM {
+        return Err(corrupt(format!("truncated: {} bytes", bytes.len())));
+    }
+    let (flag, rest) = rest.split_at(1);
+    let (sum, body) = rest.split_at(CHECKSUM);
+    if blake3::Hasher::new().update(flag).update(body).finalize().as_bytes() != sum {
+        return Err(corrupt("checksum mismatch (the file was damaged after it was written)".into()));
+    }
     let decompressed;
-    let encoded: &[u8] = match body.split_first() {
-        Some((0, raw)) => raw,
-        Some((1, lz4)) => {
+    let encoded: &[u8] = match (flag[0], body) {
+        (0, raw) => raw,
+        (1, lz4) => {
             decompressed = lz4_flex::decompress_size_prepended(lz4).map_err(|e| corrupt(e.to_string()))?;
             &decompressed
         }
@@ -308,10 +323,64 @@ mod tests {
         assert!(matches!((v, s), (Value::Int(7), CacheStatus::Disk)));
 
         let path = dir.path().join("vid").join(format!("{}.vpc", key.to_hex()));
-        std::fs::write(&path, b"VPRGC\x00\x00\x02\x01garbage").expect("corrupt it");
+        std::fs::write(&path, b"VPRGC\x00\x00\x03\x01garbage").expect("corrupt it");
         let c3 = Cache::new(Some(dir.path().to_path_buf()), 1 << 20);
         let (v, s) = c3.get_or_compute(key, CachePolicy::Disk, "vid", || async { Ok::<_, ()>(Value::Int(8)) }).await.expect("recomputes");
         assert!(matches!((v, s), (Value::Int(8), CacheStatus::Miss)));
+    }
+
+    /// A flipped byte anywhere in an entry (header, encoding, checksum,
+    /// body) of every kind of value (compressed and raw bodies, step values
+    /// and the notes kept beside them) is caught: the entry is not used and
+    /// the step recomputes.
+    #[tokio::test]
+    async fn a_flipped_byte_in_any_entry_recomputes() {
+        use crate::value::{Cue, Frame, TimedText};
+        // Noise, as decoded frames nearly are: stored raw, not compressed.
+        let mut rgb = vec![0u8; 16 * 8 * 3];
+        blake3::Hasher::new().update(b"pixels").finalize_xof().fill(&mut rgb);
+        let frame = Frame { time: 1.5, width: 16, height: 8, rgb: Arc::from(rgb) };
+        let cue = |i: usize| Cue {
+            start: i as f64,
+            end: i as f64 + 1.0,
+            text: format!("cue number {i}"),
+            score: None,
+            bbox: None,
+            source: "subtitles:srt".into(),
+        };
+        let cues = TimedText { cues: (0..40).map(cue).collect() };
+        let values = [
+            ("int", Value::Int(7)),
+            ("notes", Value::text("[[\"context\",\"rendered evidence\"]]")),
+            ("frames, raw body", Value::Frames(Arc::new(vec![frame]))),
+            ("cues, lz4 body", Value::TimedText(Arc::new(cues))),
+        ];
+        for (kind, value) in values {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let key = blake3::hash(kind.as_bytes());
+            let path = dir.path().join("vid").join(format!("{}.vpc", key.to_hex()));
+            write_entry(&path, &value).expect("writes");
+            let good = std::fs::read(&path).expect("reads");
+            assert_eq!(read_entry(&path).expect("intact entry reads").content_hash(), value.content_hash(), "{kind}");
+            let body_flag = good[MAGIC.len()];
+            if kind.contains("raw") {
+                assert_eq!(body_flag, 0, "{kind}: expected a raw body");
+            } else if kind.contains("lz4") {
+                assert_eq!(body_flag, 1, "{kind}: expected a compressed body");
+            }
+            for at in [3, MAGIC.len(), MAGIC.len() + 1, MAGIC.len() + 1 + CHECKSUM, good.len() / 2, good.len() - 1] {
+                let mut bad = good.clone();
+                bad[at] ^= 0x10;
+                std::fs::write(&path, &bad).expect("damage");
+                assert!(matches!(read_entry(&path), Err(CacheError::Corrupt { .. })), "{kind}: flip at {at} of {} not caught", good.len());
+                let cache = Cache::new(Some(dir.path().to_path_buf()), 1 << 20);
+                let (v, s) =
+                    cache.get_or_compute(key, CachePolicy::Disk, "vid", || async { Ok::<_, ()>(Value::Int(-1)) }).await.expect("recomputes");
+                assert!(matches!((v, s), (Value::Int(-1), CacheStatus::Miss)), "{kind}: flip at {at}");
+                cache.flush().await;
+                std::fs::write(&path, &good).expect("restore");
+            }
+        }
     }
 
     #[tokio::test]
