@@ -112,7 +112,7 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub plugin_timeout: Duration,
     /// Fuel per plugin call (about one unit per WebAssembly instruction).
-    #[arg(long, value_name = "UNITS", default_value_t = vprog_plugin::Limits::default().fuel)]
+    #[arg(long, value_name = "UNITS", default_value_t = vprog_plugin::Limits::default().fuel, value_parser = clap::value_parser!(u64).range(1..))]
     pub plugin_fuel: u64,
 }
 

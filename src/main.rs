@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match commands::dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("vprog: error: {}", vprog_grammar::escape_controls(&format!("{e:#}")));
+            eprintln!("vprog: error: {}", vprog_grammar::escape_controls(&output::chain(&e)));
             ExitCode::from(2)
         }
     }

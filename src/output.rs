@@ -57,3 +57,44 @@ impl std::io::Write for LogWriter {
         std::io::stderr().flush()
     }
 }
+
+/// An error and its causes on one line, `outer: cause: root`, each cause
+/// once: a library error that already quotes its source (`{path}: {source}`)
+/// is not followed by the same source again.
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chain_prints_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotADirectory, "Not a directory (os error 20)");
+        #[derive(Debug)]
+        struct Quoting {
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Quoting {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "/tmp/x/: {}", self.source)
+            }
+        }
+        impl std::error::Error for Quoting {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let e = anyhow::Error::new(Quoting { source: io }).context("cannot write /tmp/x/");
+        assert_eq!(super::chain(&e), "cannot write /tmp/x/: /tmp/x/: Not a directory (os error 20)");
+        let plain = anyhow::anyhow!("root").context("middle").context("outer");
+        assert_eq!(super::chain(&plain), "outer: middle: root");
+    }
+}

@@ -366,3 +366,67 @@ fn many_diagnostics_are_capped_and_huge_lines_are_not_echoed() {
     assert!(stderr.contains("vprog::too_large") && stderr.contains('…'), "{}", &stderr[..2000.min(stderr.len())]);
     assert!(stderr.len() < 4_000, "{} bytes echoed", stderr.len());
 }
+
+/// Small messages that used to mislead: each names the actual problem.
+#[test]
+fn messages_name_the_actual_problem() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cache = tmp.path().join("cache");
+    let program = tmp.path().join("d.vp");
+    let path = |p: &Path| p.to_str().expect("utf8").to_string();
+    let stderr_of = |args: &[&str]| {
+        let out = vprog(args, &cache);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    // A leading byte-order mark is accepted; a no-break space is named.
+    std::fs::write(&program, "\u{feff}answer duration(video)\n").expect("write");
+    assert_eq!(stderr_of(&["check", &path(&program)]).0, Some(0));
+    std::fs::write(&program, "answer\u{a0}duration(video)\n").expect("write");
+    let (code, stderr) = stderr_of(&["check", &path(&program)]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("unexpected U+00A0 (no-break space)"), "{stderr}");
+    // An escape past the last code point says so.
+    std::fs::write(&program, "x = \"\\u{110000}\"\nanswer count(x)\n").expect("write");
+    let (_, stderr) = stderr_of(&["check", &path(&program)]);
+    assert!(stderr.contains("U+110000 is past the last code point"), "{stderr}");
+
+    // 0.0 / 0.0 is quoted as written.
+    std::fs::write(&program, "x = 0.0\nanswer x / 0.0\n").expect("write");
+    let trace = tmp.path().join("trace");
+    let (code, stderr) = stderr_of(&["run", &path(&program), &path(&media("vtest.avi")), "--trace", &path(&trace), "--json"]);
+    assert_eq!(code, Some(1));
+    let t = vprog_runtime::trace::read_trace(&trace).expect("trace");
+    let error = t.error.map(|e| e.message).unwrap_or_default();
+    assert!(error.contains("division by zero in 0.0 / 0.0"), "{error} {stderr}");
+
+    // A still image named .mp4, from a real frame (a trace's evidence JPEG).
+    std::fs::write(&program, "answer count(sample(video, count: 2))\n").expect("write");
+    let (code, stderr) = stderr_of(&["run", &path(&program), &path(&media("vtest.avi")), "--trace", &path(&trace)]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let jpeg = std::fs::read_dir(trace.join("artifacts")).expect("artifacts").flatten().map(|e| e.path()).next().expect("an evidence JPEG");
+    let still = tmp.path().join("still.mp4");
+    std::fs::copy(&jpeg, &still).expect("copy");
+    let (code, stderr) = stderr_of(&["run", &path(&program), &path(&still)]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("a still image (JPEG") && !stderr.contains("truncated"), "{stderr}");
+
+    // A named pipe is not reported as an empty file (and nothing blocks on it).
+    let fifo = tmp.path().join("fifo.mp4");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let (code, stderr) = stderr_of(&["run", &path(&program), &path(&fifo)]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is a named pipe (FIFO), not a regular file"), "{stderr}");
+
+    // An OS error is printed once; `report -o DIR/` writes DIR/report.html.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "x").expect("write");
+    let (code, stderr) = stderr_of(&["report", &path(&trace), "-o", &path(&file.join("r.html"))]);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr.matches("Not a directory").count(), 1, "{stderr}");
+    let dir = format!("{}/", path(&tmp.path().join("reports")));
+    let (code, stderr) = stderr_of(&["report", &path(&trace), "-o", &dir]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(tmp.path().join("reports").join("report.html").is_file());
+}

@@ -283,6 +283,24 @@ fn cli_checks_and_runs_programs_with_plugins() {
     let out = vprog(&["check", good.to_str().expect("utf8")], &cache);
     assert_eq!(out.status.code(), Some(1));
 
+    // Mistakes in the plugin flags are named as what they are, not as a bad signature.
+    let check = |extra: &[&str]| {
+        let out = vprog(&[&["check", good.to_str().expect("utf8"), "--plugin", dc], extra].concat(), &cache);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = check(&["--plugin", dc]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("the module name `dominant_colour` is already taken (the same plugin given twice"), "{stderr}");
+    let (code, stderr) = check(&["--plugin-fuel", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("invalid value '0' for '--plugin-fuel <UNITS>'"), "{stderr}");
+    let (code, stderr) = check(&["--plugin-fuel", "1000"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot start the plugin") && stderr.contains("--plugin-fuel") && !stderr.contains("bad signature"),
+        "{stderr}"
+    );
+
     let trace = tmp.path().join("trace");
     let video = media("vtest.avi");
     let out = vprog(

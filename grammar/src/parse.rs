@@ -361,7 +361,16 @@ fn unescape(pair: Pair<'_, Rule>, span: Span) -> Result<String, Box<Diagnostic>>
                 let rest = &raw[j + 1..];
                 let close = rest.find('}').ok_or_else(|| bad(2, "`\\u` without `{...}`"))?;
                 let hex = &rest[1..close];
-                let ch = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).ok_or_else(|| bad(close + 3, "unicode escape"))?;
+                let code =
+                    u32::from_str_radix(hex, 16).map_err(|_| bad(close + 3, &format!("`\\u{{{hex}}}`: expected 1 to 6 hex digits")))?;
+                let ch = char::from_u32(code).ok_or_else(|| {
+                    let why = if (0xD800..=0xDFFF).contains(&code) {
+                        "is a surrogate, not a character"
+                    } else {
+                        "is past the last code point, 10FFFF"
+                    };
+                    bad(close + 3, &format!("`\\u{{{hex}}}`: U+{code:04X} {why}"))
+                })?;
                 out.push(ch);
                 for _ in 0..close + 1 {
                     chars.next();
@@ -416,7 +425,23 @@ fn describe_found(source: &str, pos: usize) -> (String, usize) {
     if c == '\n' {
         return ("end of line".into(), 1);
     }
-    (format!("`{c}`"), c.len_utf8())
+    if c.is_ascii_graphic() {
+        return (format!("`{c}`"), 1);
+    }
+    // Invisible or look-alike characters are named by code point: a
+    // no-break space shown as "unexpected ` `" looks like a space.
+    let name = match c {
+        '\u{A0}' => " (no-break space)",
+        '\u{FEFF}' => " (byte-order mark / zero-width no-break space)",
+        '\u{200B}' => " (zero-width space)",
+        '\u{2028}' | '\u{2029}' => " (line/paragraph separator)",
+        '\u{201C}' | '\u{201D}' => " (curly quote; strings use `\"`)",
+        c if c.is_whitespace() => " (a Unicode space; use an ASCII space)",
+        c if c.is_control() => " (a control character)",
+        _ => "",
+    };
+    let shown = if c.is_control() || c.is_whitespace() || c == '\u{FEFF}' || c == '\u{200B}' { String::new() } else { format!("`{c}` ") };
+    (format!("{shown}U+{:04X}{name}", c as u32), c.len_utf8())
 }
 
 fn join_or(items: &[&str]) -> String {

@@ -55,6 +55,24 @@ pub enum PluginError {
         /// What it does export.
         exports: String,
     },
+    /// The plugin could not be started to ask for its signature (it ran out
+    /// of fuel, memory or time while instantiating).
+    #[error("{path}: cannot start the plugin: {reason}")]
+    Start {
+        /// The plugin file.
+        path: PathBuf,
+        /// What happened.
+        reason: String,
+    },
+    /// Its module name is already registered: the same plugin given twice,
+    /// two plugins with one name, or a built-in module's name.
+    #[error("{path}: the module name `{name}` is already taken (the same plugin given twice, two plugins with one name, or a built-in module; see `vprog modules`)")]
+    NameTaken {
+        /// The plugin file.
+        path: PathBuf,
+        /// The name.
+        name: String,
+    },
     /// The plugin's `describe` result is unusable.
     #[error("{path}: bad signature: {reason}")]
     BadSignature {

@@ -37,8 +37,5 @@ use vprog_runtime::Registry;
 pub fn register(registry: &mut Registry, plugin: Plugin) -> Result<(), PluginError> {
     let path = plugin.info().path.clone();
     let name = plugin.info().name.clone();
-    registry.register(Arc::new(PluginModule(Arc::new(plugin)))).map_err(|_| PluginError::BadSignature {
-        path,
-        reason: format!("the name `{name}` is already taken by another module (see `vprog modules`)"),
-    })
+    registry.register(Arc::new(PluginModule(Arc::new(plugin)))).map_err(|_| PluginError::NameTaken { path, name })
 }

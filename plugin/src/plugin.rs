@@ -160,11 +160,20 @@ impl Plugin {
     fn describe(&mut self) -> Result<(), PluginError> {
         let path = self.info.path.clone();
         let bad = |reason: String| PluginError::BadSignature { path: path.clone(), reason };
-        let mut live = self.instantiate().map_err(|e| bad(e.to_string()))?;
+        let mut live = self.instantiate().map_err(|e| {
+            let reason = match e {
+                PluginError::Call { reason, .. } => reason,
+                e => e.to_string(),
+            };
+            let hint = if reason.contains("fuel") { " (raise --plugin-fuel)" } else { "" };
+            PluginError::Start { path: path.clone(), reason: format!("{reason}{hint}") }
+        })?;
         self.arm(&mut live.store)?;
         let sig = match live.bindings.vprog_plugin_module().call_describe(&mut live.store) {
             Ok(sig) => sig,
-            Err(e) => return Err(bad(format!("`describe` failed: {}", self.explain(&e, &live)))),
+            Err(e) => {
+                return Err(PluginError::Start { path: path.clone(), reason: format!("`describe` failed: {}", self.explain(&e, &live)) })
+            }
         };
         let name = sig.name.trim().to_string();
         if name.is_empty()

@@ -374,8 +374,10 @@ mod tests {
                 std::fs::write(&path, &bad).expect("damage");
                 assert!(matches!(read_entry(&path), Err(CacheError::Corrupt { .. })), "{kind}: flip at {at} of {} not caught", good.len());
                 let cache = Cache::new(Some(dir.path().to_path_buf()), 1 << 20);
-                let (v, s) =
-                    cache.get_or_compute(key, CachePolicy::Disk, "vid", || async { Ok::<_, ()>(Value::Int(-1)) }).await.expect("recomputes");
+                let (v, s) = cache
+                    .get_or_compute(key, CachePolicy::Disk, "vid", || async { Ok::<_, ()>(Value::Int(-1)) })
+                    .await
+                    .expect("recomputes");
                 assert!(matches!((v, s), (Value::Int(-1), CacheStatus::Miss)), "{kind}: flip at {at}");
                 cache.flush().await;
                 std::fs::write(&path, &good).expect("restore");

@@ -420,7 +420,7 @@ fn run_set(
             let trace_rel = format!("items/{}", item.id);
             let result = match answer_item(&session, videos, item, &out.join(&trace_rel)) {
                 Ok(r) => item_result(item, &r, t0.elapsed().as_secs_f64(), trace_rel),
-                Err(e) => failed_item(item, format!("{e:#}"), t0.elapsed().as_secs_f64()),
+                Err(e) => failed_item(item, crate::output::chain(&e), t0.elapsed().as_secs_f64()),
             };
             let line = format!(
                 "[{}/{}] {} {} {} ({:.2}) {:.1}s",

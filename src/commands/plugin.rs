@@ -94,9 +94,9 @@ fn check(paths: &[std::path::PathBuf], json: bool, sandbox: &SandboxArgs) -> any
             Err(e) => {
                 failed = true;
                 if json {
-                    reports.push(serde_json::json!({ "ok": false, "path": path, "error": format!("{e:#}") }));
+                    reports.push(serde_json::json!({ "ok": false, "path": path, "error": crate::output::chain(&e) }));
                 } else {
-                    errln!("vprog: rejected: {e:#}");
+                    errln!("vprog: rejected: {}", crate::output::chain(&e));
                 }
             }
         }

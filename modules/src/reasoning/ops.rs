@@ -373,7 +373,8 @@ impl Num {
     fn show(self) -> String {
         match self {
             Num::I(i) => i.to_string(),
-            Num::F(f) => f.to_string(),
+            // As the program writes it: `0.0 / 0.0`, not `0 / 0`.
+            Num::F(f) => vprog_grammar::format_float(f),
         }
     }
 }

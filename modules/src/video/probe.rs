@@ -124,7 +124,42 @@ fn check_file(path: &Path) -> Result<u64, ModuleError> {
     if meta.is_dir() {
         return Err(media_error(path, "is a directory, not a video file"));
     }
+    if !meta.is_file() {
+        return Err(media_error(
+            path,
+            format!(
+                "is {}, not a regular file: vprog reads a video more than once (hash, probe, seeks), so it needs a file on disk",
+                special_file_kind(&meta)
+            ),
+        ));
+    }
     Ok(meta.len())
+}
+
+/// What a non-regular, non-directory file is, for messages.
+fn special_file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    let _ = meta;
+    "a special file"
+}
+
+/// FFmpeg's demuxers for single still images (`png_pipe`, `jpeg_pipe`,
+/// `image2`, ...): such a file is a picture, not a video, whatever its name.
+fn is_still_image_format(format: &str) -> bool {
+    format == "image2" || format.ends_with("_pipe")
 }
 
 fn check_subtitle_file(path: &Path) -> Result<(), ModuleError> {
@@ -442,6 +477,13 @@ fn probe(path: &Path, file_len: u64) -> Result<VideoInfo, ModuleError> {
     let format = ictx.format().name().to_string();
     drop(ictx);
 
+    if is_still_image_format(&format) {
+        let kind = format.trim_end_matches("_pipe").to_uppercase();
+        return Err(media_error(
+            path,
+            format!("a still image ({kind}, read by FFmpeg's {format} demuxer), not a video: vprog needs a video file (e.g. MP4, WebM, AVI, MKV)"),
+        ));
+    }
     let Some(duration) = duration else {
         return Err(media_error(
             path,
