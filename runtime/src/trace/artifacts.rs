@@ -12,6 +12,13 @@ use crate::value::{BBox, Frame, Mask};
 pub const ARTIFACT_MAX_SIDE: u32 = 640;
 /// Most images kept per step (evenly spaced over its frames).
 pub const ARTIFACTS_PER_STEP: usize = 48;
+/// Most distinct images in one trace (images are named by their content, so
+/// a frame shown by many steps is written once). At most about 60 KB each at
+/// [`ARTIFACT_MAX_SIDE`]: a trace's images stay under about 30 MB.
+pub const ARTIFACTS_PER_TRACE: usize = 512;
+/// Elements of one map whose steps get evidence images (evenly spaced); the
+/// others keep their outputs and records, without images.
+pub const MAP_ELEMENTS_WITH_EVIDENCE: usize = 16;
 
 /// One image to write.
 pub(crate) struct ArtifactJob {
@@ -79,10 +86,19 @@ fn write_one(job: &ArtifactJob) -> Result<(), String> {
     save_jpeg(&img, &job.path)
 }
 
+/// Encodes `img` to a temporary file beside `path` and renames it into
+/// place: an image is named by its content, so a half-written one must never
+/// carry the name.
 fn save_jpeg(img: &RgbImage, path: &Path) -> Result<(), String> {
-    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
-    let mut w = std::io::BufWriter::new(file);
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 82).encode_image(img).map_err(|e| e.to_string())
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 82).encode_image(img).map_err(|e| e.to_string())?;
+        std::io::Write::flush(&mut w).map_err(|e| e.to_string())?;
+    }
+    tmp.persist(path).map_err(|e| e.error.to_string())?;
+    Ok(())
 }
 
 /// Colour for a label (stable across runs).

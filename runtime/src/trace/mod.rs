@@ -11,14 +11,14 @@ mod artifacts;
 pub mod report;
 pub mod schema;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use artifacts::{ARTIFACTS_PER_STEP, ARTIFACT_MAX_SIDE};
+pub use artifacts::{ARTIFACTS_PER_STEP, ARTIFACTS_PER_TRACE, ARTIFACT_MAX_SIDE, MAP_ELEMENTS_WITH_EVIDENCE};
 pub use schema::*;
-use vprog_grammar::{line_col, Span};
+use vprog_grammar::{line_col, LineIndex, Span};
 
 use crate::exec::{RunInputs, RunOutcome, StepRecord};
 use crate::value::{Frame, Value};
@@ -86,8 +86,18 @@ pub fn write_trace(dir: &Path, program: &TraceProgram<'_>, inputs: &RunInputs, o
     let mut by_id: HashMap<&str, &StepRecord> = HashMap::new();
     index(&outcome.steps, &mut by_id);
     let mut jobs = Vec::new();
-    let mut w = Writer { dir, run_id: &run_id, source: program.source, by_id: &by_id, jobs: &mut jobs };
-    let steps = outcome.steps.iter().map(|s| w.step(s)).collect::<Result<Vec<_>, _>>()?;
+    let lines = LineIndex::new(program.source);
+    let mut w = Writer {
+        dir,
+        lines: &lines,
+        by_id: &by_id,
+        jobs: &mut jobs,
+        files: HashSet::new(),
+        images_left: ARTIFACTS_PER_TRACE,
+        pixel_hashes: HashMap::new(),
+    };
+    let steps = outcome.steps.iter().map(|s| w.step(s, true)).collect::<Result<Vec<_>, _>>()?;
+    let files = std::mem::take(&mut w.files);
     artifacts::write_all(jobs).map_err(|(path, reason)| TraceError::Image { path, reason })?;
 
     let pos = |span: Span| {
@@ -146,8 +156,8 @@ pub fn write_trace(dir: &Path, program: &TraceProgram<'_>, inputs: &RunInputs, o
     let path = dir.join("trace.json");
     let json = serde_json::to_vec_pretty(&trace).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
     atomic_write(&path, &json)?;
-    remove_other_runs(&outputs_dir, &run_id);
-    remove_other_runs(&artifacts_dir, &run_id);
+    remove_unreferenced(&outputs_dir, "outputs", &files);
+    remove_unreferenced(&artifacts_dir, "artifacts", &files);
     Ok(path)
 }
 
@@ -172,14 +182,20 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), TraceError> {
     Ok(())
 }
 
-fn remove_other_runs(dir: &Path, run_id: &str) {
+/// Removes the files of `dir` (`sub` inside the trace) that this trace does
+/// not reference: those of an earlier run into the same directory.
+fn remove_unreferenced(dir: &Path, sub: &str, files: &HashSet<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let prefix = format!("{run_id}-");
     for e in entries.flatten() {
-        if !e.file_name().to_string_lossy().starts_with(&prefix) {
+        if !files.contains(&format!("{sub}/{}", e.file_name().to_string_lossy())) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// The element index of a map's child step: `s3[12].s1` under `s3` is 12.
+pub(crate) fn element_index(map_id: &str, child_id: &str) -> Option<usize> {
+    child_id.strip_prefix(map_id)?.strip_prefix('[')?.split_once(']')?.0.parse().ok()
 }
 
 fn index<'a>(steps: &'a [StepRecord], out: &mut HashMap<&'a str, &'a StepRecord>) {
@@ -194,37 +210,73 @@ type Evidence = (Frame, Vec<crate::value::BBox>, Option<crate::value::Mask>);
 
 struct Writer<'a> {
     dir: &'a Path,
-    run_id: &'a str,
-    source: &'a str,
+    lines: &'a LineIndex<'a>,
     by_id: &'a HashMap<&'a str, &'a StepRecord>,
     jobs: &'a mut Vec<ArtifactJob>,
+    /// Files written (`outputs/…`, `artifacts/…`): each content hash once.
+    files: HashSet<String>,
+    /// Distinct evidence images still allowed ([`ARTIFACTS_PER_TRACE`]).
+    images_left: usize,
+    /// BLAKE3 of frame pixels by buffer address: identical cached frames
+    /// share one buffer and are hashed once.
+    pixel_hashes: HashMap<(usize, usize), blake3::Hash>,
 }
 
 impl Writer<'_> {
-    fn step(&mut self, s: &StepRecord) -> Result<TraceStep, TraceError> {
-        let safe: String = s.id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    /// The trace record of `s`; `evidence`: whether its frames may be saved
+    /// as images (a map's elements beyond the sampled ones get none).
+    fn step(&mut self, s: &StepRecord, evidence: bool) -> Result<TraceStep, TraceError> {
         let pos = |span: Span| {
-            let lc = line_col(self.source, span.start);
+            let lc = self.lines.line_col(span.start);
             Position { line: lc.line, column: lc.col }
         };
         let mut artifacts = Vec::new();
         let output = match &s.output {
             Some(v) => {
-                let rel = format!("outputs/{}-{safe}.json", self.run_id);
+                let json = serde_json::to_vec(&v.to_json())
+                    .map_err(|e| TraceError::Format { path: self.dir.join("outputs"), reason: e.to_string() })?;
+                let rel = format!("outputs/{}.json", &blake3::hash(&json).to_hex()[..32]);
+                // Named by content: a file already there (an earlier run's)
+                // holds the same bytes and is not rewritten, so the earlier
+                // trace stays whole until the new trace.json replaces it.
                 let path = self.dir.join(&rel);
-                let json =
-                    serde_json::to_vec(&v.to_json()).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
-                std::fs::write(&path, json).map_err(io_err(&path))?;
-                for (k, (frame, boxes, mask)) in self.evidence(s, v).into_iter().enumerate() {
-                    let rel = format!("artifacts/{}-{safe}-{k:03}.jpg", self.run_id);
-                    self.jobs.push(ArtifactJob { path: self.dir.join(&rel), frame, boxes, mask });
-                    artifacts.push(rel);
+                if self.files.insert(rel.clone()) && !path.is_file() {
+                    atomic_write(&path, &json)?;
+                }
+                if evidence {
+                    for (frame, boxes, mask) in self.evidence(s, v) {
+                        let rel = format!("artifacts/{}.jpg", self.artifact_hash(&frame, &boxes, mask.as_ref()));
+                        if !self.files.contains(&rel) {
+                            if self.images_left == 0 {
+                                break;
+                            }
+                            self.images_left -= 1;
+                            self.files.insert(rel.clone());
+                            let path = self.dir.join(&rel);
+                            if !path.is_file() {
+                                self.jobs.push(ArtifactJob { path, frame, boxes, mask });
+                            }
+                        }
+                        artifacts.push(rel);
+                    }
                 }
                 Some(OutputInfo { ty: v.type_of().to_string(), summary: v.summary(), file: rel })
             }
             None => None,
         };
-        let children = s.children.iter().map(|c| self.step(c)).collect::<Result<Vec<_>, _>>()?;
+        // A map's elements: evidence images for an even sample of them.
+        let sampled: HashSet<usize> = match s.elements {
+            Some((n, _)) => pick_evenly(n, MAP_ELEMENTS_WITH_EVIDENCE).into_iter().collect(),
+            None => HashSet::new(),
+        };
+        let children = s
+            .children
+            .iter()
+            .map(|c| {
+                let keep = evidence && element_index(&s.id, &c.id).is_none_or(|i| sampled.contains(&i));
+                self.step(c, keep)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(TraceStep {
             id: s.id.clone(),
             op: s.op.clone(),
@@ -248,6 +300,19 @@ impl Writer<'_> {
             elements: s.elements,
             children,
         })
+    }
+
+    /// The name of an evidence image: BLAKE3 of what it shows (the frame's
+    /// pixels and size, the boxes, the mask, the image size limit).
+    fn artifact_hash(&mut self, frame: &Frame, boxes: &[crate::value::BBox], mask: Option<&crate::value::Mask>) -> String {
+        let buffer = (frame.rgb.as_ptr() as usize, frame.rgb.len());
+        let pixels = *self.pixel_hashes.entry(buffer).or_insert_with(|| blake3::hash(&frame.rgb));
+        let mut h = blake3::Hasher::new();
+        h.update(pixels.as_bytes()).update(&frame.width.to_le_bytes()).update(&frame.height.to_le_bytes());
+        h.update(&ARTIFACT_MAX_SIDE.to_le_bytes());
+        h.update(serde_json::to_string(boxes).unwrap_or_default().as_bytes());
+        h.update(mask.map(|m| serde_json::to_string(m).unwrap_or_default()).unwrap_or_default().as_bytes());
+        h.finalize().to_hex()[..32].to_string()
     }
 
     /// Frames to save for a step's output, with the boxes and the mask to draw on them.

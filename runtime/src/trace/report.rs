@@ -13,7 +13,7 @@
 //! base64 text, which cannot contain markup. Files are read only at relative
 //! paths inside the trace directory, and only real JPEGs are inlined.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
@@ -36,8 +36,12 @@ const SIDECAR_MAX_BYTES: u64 = 32 * 1024 * 1024;
 const MAX_ROWS: usize = 500;
 /// Largest single evidence image inlined.
 const IMAGE_MAX_BYTES: u64 = 8 * 1024 * 1024;
-/// Total bytes of evidence images inlined into one page.
+/// Total bytes of evidence images inlined into one page; each distinct image
+/// is inlined once (a repeat points at the step that shows it).
 const IMAGE_BUDGET_BYTES: u64 = 48 * 1024 * 1024;
+/// Elements of one map whose steps the page shows (evenly spaced, plus any
+/// that failed); `trace.json` and `vprog trace show --all` hold every one.
+const REPORT_MAP_ELEMENTS: usize = 24;
 
 /// Renders the trace in `dir` (a trace directory, or its `trace.json`) as one
 /// self-contained HTML page and returns it.
@@ -402,6 +406,8 @@ struct StepView {
     images: Vec<ImageView>,
     full: Full,
     children: Vec<StepView>,
+    /// Per-element steps of a large map not shown.
+    hidden_children: usize,
 }
 
 /// The full output, rendered by type. `kind` says which fields are filled.
@@ -447,6 +453,8 @@ struct Builder<'a> {
     error_step: Option<&'a str>,
     options: Option<&'a [String]>,
     image_budget: u64,
+    /// Images already inlined, with the step that shows them.
+    inlined: HashMap<String, String>,
 }
 
 impl<'a> Builder<'a> {
@@ -460,6 +468,7 @@ impl<'a> Builder<'a> {
             error_step: trace.error.as_ref().and_then(|e| e.step.as_deref()),
             options: trace.inputs.options.as_deref(),
             image_budget: IMAGE_BUDGET_BYTES,
+            inlined: HashMap::new(),
         }
     }
 
@@ -563,7 +572,17 @@ impl<'a> Builder<'a> {
             None => (Full { kind: "none", ..Full::default() }, Vec::new()),
         };
         let captions = if evidence.len() == s.artifacts.len() { evidence } else { Vec::new() };
-        let images = s.artifacts.iter().enumerate().map(|(i, rel)| self.image(rel, captions.get(i).cloned())).collect();
+        let images = s.artifacts.iter().enumerate().map(|(i, rel)| self.image(&s.id, rel, captions.get(i).cloned())).collect();
+        let sampled: HashSet<usize> = match s.elements {
+            Some((n, _)) => pick_evenly(n, REPORT_MAP_ELEMENTS).into_iter().collect(),
+            None => HashSet::new(),
+        };
+        let shown: Vec<&TraceStep> = s
+            .children
+            .iter()
+            .filter(|c| c.status != "ok" || super::element_index(&s.id, &c.id).is_none_or(|i| sampled.contains(&i)))
+            .collect();
+        let hidden_children = s.children.len() - shown.len();
         let pos = |p: &super::Position| Pos { text: format!("{}:{}", p.line, p.column), line: p.line };
         StepView {
             id: s.id.clone(),
@@ -617,7 +636,8 @@ impl<'a> Builder<'a> {
             elements: s.elements,
             images,
             full,
-            children: s.children.iter().map(|c| self.step(c)).collect(),
+            children: shown.into_iter().map(|c| self.step(c)).collect(),
+            hidden_children,
         }
     }
 
@@ -629,8 +649,12 @@ impl<'a> Builder<'a> {
     }
 
     /// One evidence image, inlined when it is a readable JPEG within budget.
-    fn image(&mut self, rel: &str, caption: Option<String>) -> ImageView {
+    fn image(&mut self, step: &str, rel: &str, caption: Option<String>) -> ImageView {
         let mut view = ImageView { uri: None, file: rel.to_string(), caption, note: None };
+        if let Some(first) = self.inlined.get(rel) {
+            view.note = Some(format!("(the same image as step {first} shows)"));
+            return view;
+        }
         let bytes = match self.inside(rel) {
             None => Err(format!("(not shown: {rel} is outside the trace directory)")),
             Some(path) => match std::fs::metadata(&path) {
@@ -643,6 +667,7 @@ impl<'a> Builder<'a> {
         match bytes {
             Ok(b) if b.starts_with(&[0xFF, 0xD8, 0xFF]) => {
                 self.image_budget = self.image_budget.saturating_sub(b.len() as u64);
+                self.inlined.insert(rel.to_string(), step.to_string());
                 let uri = format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(&b));
                 // Safe by construction: a fixed prefix and base64 text, no markup characters.
                 view.uri = Some(minijinja::Value::from_safe_string(uri));
