@@ -376,9 +376,10 @@ pub struct AskArgs {
     /// The question and video.
     #[command(flatten)]
     pub question: QuestionArgs,
-    /// Trace directory.
-    #[arg(long, default_value = "runs/ask")]
-    pub trace: PathBuf,
+    /// Trace directory (default: a new one per question,
+    /// runs/ask/YYYYMMDD-HHMMSS[-N]).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
     /// Print the answer, the path that gave it and the search as JSON.
     #[arg(long)]
     pub json: bool,

@@ -75,6 +75,19 @@ fn ask_searches_runs_and_traces_the_tree() {
     assert!(show.status.success());
     assert!(shown.contains("search tree") && shown.contains("[0] (empty program)"), "{shown}");
     assert!(shown.contains("reasoning:") && shown.contains("mode slow"), "{shown}");
+    // The trace tells the reasoning's time, not only the final re-run's.
+    assert!(shown.contains("s of reasoning; this final run of the chosen program took"), "{shown}");
+    // Each path's answer is quoted once (it was debug-quoted inside quotes).
+    assert!(!shown.contains("\\\""), "{shown}");
+    if o.status.success() {
+        // Steps the final run found in memory say how long they took when
+        // a rollout computed them.
+        let t = vprog_runtime::trace::read_trace(&trace).expect("trace");
+        let from_memory: Vec<_> = t.all_steps().into_iter().filter(|s| s.cache == "memory").collect();
+        assert!(!from_memory.is_empty(), "the final run reuses the rollouts' steps");
+        assert!(from_memory.iter().all(|s| s.computed_ms.is_some() && s.computed_unix_ms.is_some()), "{shown}");
+        assert!(shown.contains("when computed"), "{shown}");
+    }
     assert_eq!(json["planner"]["reasoning"]["mode"], "slow");
     assert!(json["planner"]["reasoning"]["fast"].is_null(), "--mode slow runs no fast path");
     let html = dir.path().join("r.html");

@@ -93,10 +93,22 @@ impl Memory {
     }
 }
 
+/// When and how fast a cached value was computed in this process: a run
+/// that reuses it (an `ask`'s final run, a later rollout) records the work
+/// that produced it, not the lookup.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Computed {
+    /// How long the computation took.
+    pub duration: std::time::Duration,
+    /// When it finished, milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+}
+
 /// The step cache, shared by every run in a process.
 pub struct Cache {
     enabled: bool,
     memory: Mutex<Memory>,
+    computed: Mutex<HashMap<blake3::Hash, Computed>>,
     inflight: Mutex<HashMap<blake3::Hash, Arc<OnceCell<Value>>>>,
     disk: Option<PathBuf>,
     writes: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -109,6 +121,7 @@ impl Cache {
         Cache {
             enabled: true,
             memory: Mutex::new(Memory { values: HashMap::new(), order: VecDeque::new(), bytes: 0, budget: memory_budget }),
+            computed: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             disk,
             writes: Mutex::new(Vec::new()),
@@ -167,8 +180,11 @@ impl Cache {
                         return Ok(v);
                     }
                 }
+                let clock = std::time::Instant::now();
                 let v = compute().await?;
                 status = CacheStatus::Miss;
+                let unix_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                self.computed.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Computed { duration: clock.elapsed(), unix_ms });
                 if policy == CachePolicy::Disk {
                     self.store(scope, key, v.clone());
                 }
@@ -181,6 +197,12 @@ impl Cache {
             self.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         }
         result.map(|v| (v, status))
+    }
+
+    /// When and how fast the value under `key` was computed in this process,
+    /// if it was.
+    pub fn computed(&self, key: &blake3::Hash) -> Option<Computed> {
+        self.computed.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied()
     }
 
     /// The cached value for `key`, if any, without computing anything.

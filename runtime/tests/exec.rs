@@ -149,6 +149,12 @@ async fn identical_steps_run_once_and_are_visible() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(find(&out.steps, "nap")[0].cache, CacheStatus::Memory);
     assert_eq!(find(&out.steps, "nap")[0].notes, vec![("slept".to_string(), serde_json::json!("20 ms"))]);
+    // ... and says how long the value took when it was computed (an `ask`
+    // trace re-runs the chosen program from the cache).
+    let hit = find(&out.steps, "nap")[0].clone();
+    let computed = hit.computed.expect("a memory hit records the first computation");
+    assert!(computed.duration >= Duration::from_millis(20), "{computed:?}");
+    assert!(hit.duration < computed.duration, "the lookup {:?} is not the work {:?}", hit.duration, computed.duration);
 }
 
 #[tokio::test]

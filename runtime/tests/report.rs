@@ -31,6 +31,8 @@ fn step(id: &str, op: &str, started_ms: f64, duration_ms: f64) -> TraceStep {
         cache: "miss".into(),
         started_ms,
         duration_ms,
+        computed_ms: None,
+        computed_unix_ms: None,
         error: None,
         notes: vec![],
         output: None,

@@ -44,7 +44,13 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         }
         let supports = trace.answer.as_ref().is_some_and(|a| a.supporting_steps.contains(&s.id));
         let id = if supports { format!("{} *", s.id) } else { s.id.clone() };
-        table.add_row(vec![id, module, params.join("\n"), output, format!("{:.1}", s.duration_ms), s.cache.clone(), s.status.clone()]);
+        // A step served from memory shows the time its value took when it
+        // was first computed (an `ask` trace re-runs the chosen program).
+        let ms = match s.computed_ms {
+            Some(first) => format!("{:.1}\n({first:.1} when computed)", s.duration_ms),
+            None => format!("{:.1}", s.duration_ms),
+        };
+        table.add_row(vec![id, module, params.join("\n"), output, ms, s.cache.clone(), s.status.clone()]);
     }
     outln!("{table}");
     match (&trace.answer, &trace.error) {
@@ -52,7 +58,15 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         (None, Some(e)) => outln!("failed{}: {}", e.step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(), e.message),
         (None, None) => {}
     }
-    outln!("run {} in {:.0} ms", trace.run_id, trace.wall_ms);
+    match trace.planner.as_ref().and_then(|p| p["reasoning"]["seconds"].as_f64()) {
+        // `ask`: the final run reuses what the reasoning computed.
+        Some(secs) => outln!(
+            "run {}: answered in {secs:.1} s of reasoning; this final run of the chosen program took {:.0} ms from the step cache",
+            trace.run_id,
+            trace.wall_ms
+        ),
+        None => outln!("run {} in {:.0} ms", trace.run_id, trace.wall_ms),
+    }
     if let Some(p) = &trace.planner {
         show_planner(p);
     }
@@ -136,6 +150,9 @@ fn show_step(s: &TraceStep) {
         outln!("  input:    {} <- {}", i.slot, i.step);
     }
     outln!("  status:   {} (cache: {}), started +{:.1} ms, took {:.1} ms", s.status, s.cache, s.started_ms, s.duration_ms);
+    if let (Some(ms), Some(at)) = (s.computed_ms, s.computed_unix_ms) {
+        outln!("  computed: earlier in this process, in {ms:.1} ms (finished at Unix ms {at})");
+    }
     if let Some(o) = &s.output {
         outln!("  output:   {} (full value in {})", o.summary, o.file);
     }

@@ -27,7 +27,7 @@
 //! 300, 600, 1200 s, then 1, 2, 4, ... h (until one window covers the whole
 //! span): within each window, cues are merged into one line (their texts
 //! joined, spanning first start to last end), detections become counts per
-//! label (`person: 12 boxes in 5 frames, at most 3 in a frame`) and tracks
+//! label (`person: in 5 frames, up to 3 at once`) and tracks
 //! become counts per label (`2 person tracks (#1, #4)`); untimed facts stay.
 //! The first level that fits is used. If even the coarsest level does not
 //! fit, its lines are kept in order while they fit and a final line
@@ -82,12 +82,42 @@ pub struct RenderReport {
 /// One piece of evidence.
 #[derive(Debug, Clone)]
 enum Item {
-    Cue { start: f64, end: f64, text: String, source: String, score: Option<f64> },
-    Boxes { time: f64, labels: Vec<String> },
-    DetectionsHeader { start: f64, end: f64, frames: usize, with_boxes: usize },
-    Track { start: f64, end: f64, id: u32, label: String, points: usize, from: (f32, f32), to: (f32, f32) },
-    Timed { start: f64, end: f64, text: String },
-    Untimed { text: String },
+    Cue {
+        start: f64,
+        end: f64,
+        text: String,
+        source: String,
+        score: Option<f64>,
+    },
+    Boxes {
+        time: f64,
+        labels: Vec<String>,
+    },
+    /// Per label: frames it was seen in and the most boxes of it in one frame.
+    DetectionsHeader {
+        start: f64,
+        end: f64,
+        frames: usize,
+        with_boxes: usize,
+        labels: Vec<(String, usize, usize)>,
+    },
+    Track {
+        start: f64,
+        end: f64,
+        id: u32,
+        label: String,
+        points: usize,
+        from: (f32, f32),
+        to: (f32, f32),
+    },
+    Timed {
+        start: f64,
+        end: f64,
+        text: String,
+    },
+    Untimed {
+        text: String,
+    },
 }
 
 impl Item {
@@ -173,7 +203,20 @@ fn collect(v: &Value, out: &mut Vec<Item>) {
 fn collect_detections(d: &Detections, out: &mut Vec<Item>) {
     let (Some(first), Some(last)) = (d.frames.first(), d.frames.last()) else { return };
     let with_boxes = d.frames.iter().filter(|f| !f.boxes.is_empty()).count();
-    out.push(Item::DetectionsHeader { start: first.time, end: last.time, frames: d.frames.len(), with_boxes });
+    let mut labels: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for f in &d.frames {
+        let mut here: BTreeMap<&str, usize> = BTreeMap::new();
+        for b in &f.boxes {
+            *here.entry(b.label.as_str()).or_insert(0) += 1;
+        }
+        for (l, n) in here {
+            let e = labels.entry(l).or_insert((0, 0));
+            e.0 += 1;
+            e.1 = e.1.max(n);
+        }
+    }
+    let labels = labels.into_iter().map(|(l, (seen, most))| (l.to_string(), seen, most)).collect();
+    out.push(Item::DetectionsHeader { start: first.time, end: last.time, frames: d.frames.len(), with_boxes, labels });
     for f in d.frames.iter().filter(|f| !f.boxes.is_empty()) {
         out.push(Item::Boxes { time: f.time, labels: f.boxes.iter().map(|b| b.label.clone()).collect() });
     }
@@ -216,8 +259,20 @@ fn item_lines(items: &[&Item], mixed_sources: bool) -> Vec<String> {
                 }
             }
             Item::Boxes { time, labels } => format!("{} detected: {}", stamp(*time, *time), label_counts(labels)),
-            Item::DetectionsHeader { start, end, frames, with_boxes } => {
-                format!("{} detections: {frames} frames examined, {with_boxes} with boxes", stamp(*start, *end))
+            Item::DetectionsHeader { start, end, frames, with_boxes, labels } => {
+                // Per-frame boxes say how many are visible at once, not how
+                // many distinct ones there are: a model must not sum them or
+                // count the frames (it answered "8 people" for 8 frames).
+                let per_label: Vec<String> = labels
+                    .iter()
+                    .map(|(l, seen, most)| format!("{l}: in {seen} of {frames} frames, up to {most} at once, distinct {l}s unknown"))
+                    .collect();
+                let caveat = if labels.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} (boxes are per frame, not tracked)", per_label.join("; "))
+                };
+                format!("{} detections: {frames} frames examined, {with_boxes} with boxes{caveat}", stamp(*start, *end))
             }
             Item::Track { start, end, id, label, points, from, to } => format!(
                 "{} track #{id} ({label}): {points} points, centre ({:.0},{:.0}) -> ({:.0},{:.0})",
@@ -290,8 +345,7 @@ fn window_lines(items: &[&Item], w: f64, mixed_sources: bool) -> Vec<(String, us
             lines.push((line, n));
         }
         if !boxes.is_empty() {
-            let desc: Vec<String> =
-                boxes.iter().map(|(l, (b, f, m))| format!("{l}: {b} boxes in {f} frames, at most {m} in a frame")).collect();
+            let desc: Vec<String> = boxes.iter().map(|(l, (_, f, m))| format!("{l}: in {f} frames, up to {m} at once")).collect();
             lines.push((format!("{} detected in {box_frames} frames: {}", stamp(ws, we), desc.join("; ")), box_frames));
         }
         if !tracks.is_empty() {
@@ -697,6 +751,39 @@ mod tests {
         assert_eq!(r.items_below_min_score, 1);
         let (text, _) = render(&v, 100, &words);
         assert!(text.contains("guess"));
+    }
+
+    /// Eight frames of people (the `ask vtest.avi "How many people ..."`
+    /// case that was answered "8"): the evidence says how many are visible
+    /// at once and that the distinct count is unknown, and gives no box
+    /// total to sum.
+    #[test]
+    fn detections_say_the_distinct_count_is_unknown() {
+        use vprog_runtime::value::{BBox, Detections, FrameDetections};
+        let per_frame = [6usize, 7, 5, 9, 6, 4, 7, 6];
+        let frames = per_frame
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| FrameDetections {
+                time: i as f64 * 10.0,
+                width: 768,
+                height: 576,
+                boxes: (0..n)
+                    .map(|k| BBox { x: k as f32 * 40.0, y: 100.0, w: 30.0, h: 80.0, label: "person".into(), score: 0.8 })
+                    .collect(),
+            })
+            .collect();
+        let v = Value::Detections(Arc::new(Detections { frames }));
+        let (text, _) = render(&v, 1000, &words);
+        let header = text.lines().next().unwrap_or_default();
+        assert!(
+            header.contains("person: in 8 of 8 frames, up to 9 at once, distinct persons unknown (boxes are per frame, not tracked)"),
+            "{text}"
+        );
+        assert!(!text.contains("50 boxes") && !text.contains(" boxes in "), "a box total invites summing: {text}");
+        // Coarsened under a small budget, the summary keeps the same shape.
+        let (small, r) = render(&v, 40, &words);
+        assert!(r.level > 0 && !small.contains("50 boxes") && !small.contains(" boxes in "), "{small}");
     }
 
     #[test]

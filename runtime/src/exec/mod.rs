@@ -466,6 +466,7 @@ fn blank_record(plan: &LogicalPlan, n: NodeIndex, id: String, key: blake3::Hash,
         output: None,
         status: StepStatus::Ok,
         cache: CacheStatus::Off,
+        computed: None,
         started: Duration::ZERO,
         duration: Duration::ZERO,
         error: None,
@@ -648,6 +649,9 @@ async fn call(
         },
     })?;
     record.cache = status;
+    if status == CacheStatus::Memory {
+        record.computed = inner.cache.computed(&key);
+    }
     if !value.conforms_to(&node.ty) {
         return Err(ExecError::InvalidOutput {
             step: id.to_string(),

@@ -57,6 +57,9 @@ pub struct StepRecord {
     pub started: Duration,
     /// How long it took.
     pub duration: Duration,
+    /// For a cache hit: when and how fast the value was first computed in
+    /// this process (see [`crate::cache::Computed`]).
+    pub computed: Option<crate::cache::Computed>,
     /// The error, when it failed.
     pub error: Option<String>,
     /// What the module noted about the call (see [`crate::Notes`]); a cache hit shows the notes of the call that computed it.

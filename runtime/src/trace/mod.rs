@@ -293,6 +293,8 @@ impl Writer<'_> {
             cache: serde_json::to_value(s.cache).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
             started_ms: s.started.as_secs_f64() * 1000.0,
             duration_ms: s.duration.as_secs_f64() * 1000.0,
+            computed_ms: s.computed.map(|c| c.duration.as_secs_f64() * 1000.0),
+            computed_unix_ms: s.computed.map(|c| c.unix_ms),
             error: s.error.clone(),
             notes: s.notes.iter().map(|(key, value)| StepNote { key: key.clone(), value: value.clone() }).collect(),
             output,

@@ -165,7 +165,9 @@ pub fn reasoning_lines(p: &serde_json::Value) -> Vec<String> {
     )];
     let path_line = |name: &str, v: &serde_json::Value, secs: &serde_json::Value, calls: &serde_json::Value| {
         let what = match (v["answer"].as_str(), v["error"].as_str()) {
-            (Some(a), _) => format!("answer {a:?}, confidence {:.3}", v["confidence"].as_f64().unwrap_or(0.0)),
+            // The answer's summary already quotes the option and its confidence.
+            (Some(a), _) if a.contains("(confidence ") => format!("answer {a}"),
+            (Some(a), _) => format!("answer {a}, confidence {:.3}", v["confidence"].as_f64().unwrap_or(0.0)),
             (None, Some(e)) => format!("no answer: {}", e.lines().next().unwrap_or("")),
             _ => "no answer".into(),
         };
@@ -184,7 +186,8 @@ pub fn reasoning_lines(p: &serde_json::Value) -> Vec<String> {
         for (i, t) in trials.iter().enumerate() {
             let ro = &t["rollout"];
             let what = match ro["answer"].as_str() {
-                Some(a) => format!("{a:?} at {:.3}", ro["confidence"].as_f64().unwrap_or(0.0)),
+                Some(a) if a.contains("(confidence ") => a.to_string(),
+                Some(a) => format!("{a} at {:.3}", ro["confidence"].as_f64().unwrap_or(0.0)),
                 None => format!("no answer ({})", ro["error"].as_str().and_then(|e| e.lines().next()).unwrap_or("")),
             };
             out.push(format!(
@@ -499,7 +502,13 @@ impl<'a> Builder<'a> {
             created: utc(t.created_unix_ms),
             ok: t.status == "ok",
             status: t.status.clone(),
-            wall: ms(t.wall_ms),
+            wall: match t.planner.as_ref().and_then(|p| p["reasoning"]["seconds"].as_f64()) {
+                // `ask`: the final run reuses what the reasoning computed.
+                Some(secs) => {
+                    format!("{} of reasoning; the final run of the chosen program {} from the step cache", ms(secs * 1000.0), ms(t.wall_ms))
+                }
+                None => ms(t.wall_ms),
+            },
             counts,
             answer: t.answer.as_ref().map(|a| AnswerView {
                 ty: a.ty.clone(),
@@ -1037,7 +1046,8 @@ fn truncate_bytes(s: &str, max: usize, notes: &mut Vec<String>) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for milliseconds since the Unix epoch.
-fn utc(unix_ms: u64) -> String {
+/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time in milliseconds.
+pub fn utc(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).

@@ -134,6 +134,15 @@ pub struct TraceStep {
     pub started_ms: f64,
     /// Duration, ms.
     pub duration_ms: f64,
+    /// For a step served from memory: how long its value took when it was
+    /// first computed in this process, ms, and when (Unix ms). An `ask`
+    /// trace re-runs the chosen program from the cache; these say where the
+    /// time went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_ms: Option<f64>,
+    /// When the value was first computed, milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_unix_ms: Option<u64>,
     /// Error message, when it failed.
     pub error: Option<String>,
     /// What the module noted about the call, in order (a cache hit shows the computing call's notes).
