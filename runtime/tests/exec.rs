@@ -182,6 +182,23 @@ async fn failure_cancels_the_rest_and_names_the_step() {
     assert_eq!(find(&out.steps, "plus")[0].status, StepStatus::Cancelled);
 }
 
+/// A failure inside a map, with another step in flight: the run reports the
+/// element's failure (not the cancellation it causes), and the other steps
+/// are cancelled.
+#[tokio::test]
+async fn a_failing_map_element_is_the_runs_error() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let reg = registry(calls.clone());
+    let exec = executor(Cache::disabled(), Duration::from_secs(30));
+    let src = "slow = nap(20000)\nxs = [boom(x) for x in [50, 20000]]\nanswer [[slow], xs]";
+    let started = std::time::Instant::now();
+    let out = run(src, &reg, &exec).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "the slow steps were not cancelled");
+    let err = out.result.expect_err("fails");
+    assert!(err.to_string().contains("the boom module always fails"), "{err:?}");
+    assert_eq!(find(&out.steps, "nap")[0].status, StepStatus::Cancelled);
+}
+
 #[tokio::test]
 async fn slow_steps_time_out() {
     let reg = registry(Arc::new(AtomicUsize::new(0)));

@@ -709,9 +709,13 @@ async fn map(
     // The map's key covers its source, captures and body: elements derive from it.
     let base = key;
     let mut set = JoinSet::new();
+    // The elements' stop signal: a failing element stops its siblings, not
+    // the rest of the run (the map's error reaches the run through its step).
+    let elements_cancel = leaves.cancel.child_token();
     for (i, elem) in elements.iter().cloned().enumerate() {
         let elem_key = blake3::Hasher::new().update(base.as_bytes()).update(b"element").update(&(i as u64).to_le_bytes()).finalize();
-        let sub = Leaves { element: Some((elem, elem_key)), captures: capture_values.clone(), ..leaves.clone() };
+        let sub =
+            Leaves { element: Some((elem, elem_key)), captures: capture_values.clone(), cancel: elements_cancel.clone(), ..leaves.clone() };
         let fut = run_plan(inner.clone(), body.clone(), format!("{id}[{i}]."), sub);
         set.spawn(async move { (i, fut.await) });
     }
@@ -738,6 +742,9 @@ async fn map(
                 break;
             }
         }
+    }
+    if error.is_some() {
+        elements_cancel.cancel();
     }
     let mut kept = Vec::new();
     for (i, run) in runs.into_iter().enumerate() {
