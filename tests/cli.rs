@@ -298,6 +298,26 @@ fn control_sequences_from_subtitles_and_programs_never_reach_the_terminal_raw() 
     assert!(!raw(&stdout) && !raw(&stderr), "{stdout:?} {stderr:?}");
     assert!(stdout.contains("\\u{1b}[2J\\u{1b}]0;pwned\\u{7}I've spent\\u{0} nearly \\u{202e}two"), "{stdout}");
 
+    // --json stays valid JSON, with the text intact once parsed.
+    let json = vprog(
+        &[
+            "run",
+            program.to_str().expect("utf8"),
+            video.to_str().expect("utf8"),
+            "--subtitles",
+            srt.to_str().expect("utf8"),
+            "--json",
+            "--trace",
+            tmp.path().join("trace-json").to_str().expect("utf8"),
+        ],
+        &tmp.path().join("cache"),
+    );
+    let stdout = String::from_utf8_lossy(&json.stdout);
+    assert!(!raw(&stdout), "{stdout:?}");
+    let parsed: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let summary = parsed["answer"]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("\x1b[2J\x1b]0;pwned\x07I've spent\0 nearly \u{202e}two"), "{summary:?}");
+
     for args in [vec!["trace", "show", trace.to_str().expect("utf8")], vec!["trace", "show", trace.to_str().expect("utf8"), "--step", "s1"]]
     {
         let show = vprog(&args, tmp.path());

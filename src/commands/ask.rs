@@ -37,7 +37,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
             "seconds": reasoning.seconds,
             "trace": trace,
         });
-        outln!("{}", serde_json::to_string_pretty(&json)?);
+        crate::output::print_json(&json)?;
     } else {
         print_summary(&reasoning, &run);
         errln!("trace: {}  (vprog trace show {0}; vprog report {0})", trace.display());

@@ -33,7 +33,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&json)?);
+        crate::output::print_json(&json)?;
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

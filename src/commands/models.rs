@@ -54,7 +54,7 @@ fn list(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"root": store.root(), "models": v}))?);
+        crate::output::print_json(&serde_json::json!({"root": store.root(), "models": v}))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();

@@ -10,7 +10,7 @@ pub fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
     let registry = super::plugin::registry(&args.plugins)?;
     if args.json {
         let sigs: Vec<_> = registry.iter().map(|m| m.signature()).collect();
-        outln!("{}", serde_json::to_string_pretty(&sigs)?);
+        crate::output::print_json(&sigs)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();

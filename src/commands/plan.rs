@@ -54,7 +54,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         let json: Vec<PlannedJson<'_>> = all.iter().map(to_json).collect();
-        outln!("{}", serde_json::to_string_pretty(&json)?);
+        crate::output::print_json(&json)?;
     }
     Ok(if all.iter().any(|p| p.program.is_some()) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -242,7 +242,7 @@ pub fn eval(args: PlanEvalArgs) -> anyhow::Result<ExitCode> {
     s.mean_llm_calls = calls as f64 / n;
     s.mean_seconds_per_question = secs / n;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&s)?);
+        crate::output::print_json(&s)?;
     } else {
         outln!("backend:               {} ({})", s.backend, if s.constrained { "constrained decoding" } else { "unconstrained" });
         outln!("questions:             {}", s.questions);

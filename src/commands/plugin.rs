@@ -102,7 +102,7 @@ fn check(paths: &[std::path::PathBuf], json: bool, sandbox: &SandboxArgs) -> any
         }
     }
     if json {
-        outln!("{}", serde_json::to_string_pretty(&reports).context("cannot print JSON")?);
+        crate::output::print_json(&reports).context("cannot print JSON")?;
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

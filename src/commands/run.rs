@@ -57,7 +57,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("trace written to {} in {:.2} s", trace_dir.display(), writing.elapsed().as_secs_f64());
 
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&json_summary(&outcome, &trace_dir))?);
+        crate::output::print_json(&json_summary(&outcome, &trace_dir))?;
     } else {
         print_human(&outcome);
         errln!("trace: {}  (vprog trace show {0}; vprog report {0})", trace_dir.display());

@@ -19,7 +19,7 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if json {
-        outln!("{}", serde_json::to_string_pretty(&trace)?);
+        crate::output::print_json(&trace)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();
