@@ -323,8 +323,24 @@ fn run_plan(inner: Arc<Inner>, plan: Arc<LogicalPlan>, prefix: String, leaves: L
                     // (nothing in flight, nothing else ready), run inline: a task of
                     // their own would buy no parallelism, only a hand-off between threads.
                     Op::Call { module, .. } if module.signature().inline || (set.is_empty() && ready.is_empty()) => {
-                        let (n, result, record) = step(inner.clone(), plan.clone(), n, id, key, inputs, leaves.clone()).await;
-                        complete(&plan, n, result, record, &mut values, &mut records, &mut pending, &mut ready, &mut error);
+                        // Raced against the stop signal: an interrupt ends the
+                        // run at once, whatever the step's own check interval.
+                        let fut = step(inner.clone(), plan.clone(), n, id, key, inputs, leaves.clone());
+                        let done = tokio::select! {
+                            biased;
+                            () = leaves.cancel.cancelled() => None,
+                            done = fut => Some(done),
+                        };
+                        match done {
+                            Some((n, result, record)) => {
+                                complete(&plan, n, result, record, &mut values, &mut records, &mut pending, &mut ready, &mut error)
+                            }
+                            None => {
+                                error =
+                                    Some(if inner.config.interrupt.is_cancelled() { ExecError::Interrupted } else { ExecError::Cancelled });
+                                break;
+                            }
+                        }
                     }
                     Op::Call { .. } | Op::Map { .. } => {
                         let fut = step(inner.clone(), plan.clone(), n, id, key, inputs, leaves.clone());
