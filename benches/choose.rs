@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
     // One run to report the context size and the prefill rate.
     let out =
         choose_with(&llm, question, &options, &evidence, 1000, Default::default(), Scoring::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
-    let mut cache = vprog_modules::llm::model::KvCache::default();
+    let mut cache = vprog_modules::llm::KvCache::default();
     let ids = llm.tokenizer.encode(&"the quick brown fox jumps over the lazy dog. ".repeat(100)).unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();
     llm.model.forward_last(&ids, &mut cache).unwrap_or_else(|e| panic!("{e}"));

@@ -30,12 +30,19 @@ pub fn module_error(e: ModelError) -> ModuleError {
 /// ([`ModuleError::MissingModel`]) or damaged ([`ModuleError::BadModel`] with
 /// its directory, naming the reinstall command).
 pub fn locate(store: &ModelStore, id: &str) -> Result<InstalledModel, ModuleError> {
-    store.locate(id).map_err(|e| match e {
+    store.locate(id).map_err(|e| store_error(store, e))
+}
+
+/// A store error from locating a model in `store`, as a module error: a
+/// damaged install is [`ModuleError::BadModel`] with its directory and the
+/// reinstall command, anything else as [`module_error`].
+pub fn store_error(store: &ModelStore, e: ModelError) -> ModuleError {
+    match e {
         ModelError::Damaged { id, reason } => ModuleError::BadModel {
             path: store.dir_of(&id),
             reason: format!("{reason}; reinstall it with `vprog models fetch {id} --force`"),
             model: id,
         },
         other => module_error(other),
-    })
+    }
 }

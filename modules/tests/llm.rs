@@ -1,8 +1,8 @@
 //! The language-model modules on the real GGUF models (SmolLM2-135M for most
 //! tests, the default Qwen2.5-Coder-0.5B for one) and the real TED subtitles:
-//! tokenizer goldens from the reference implementation, `choose` on questions
-//! the evidence decides, `ask_llm`, evidence rendering over budget, and clear
-//! errors for bad inputs, missing and damaged models.
+//! `choose` on questions the evidence decides, `ask_llm`, evidence rendering
+//! over budget, prefix reuse, and clear errors for bad inputs, missing and
+//! damaged models. The model itself is tested in `llm/tests/model.rs`.
 //!
 //! Models come from `$VPROG_MODELS` (`vprog models fetch ID`); media from
 //! `VPROG_MEDIA_DIR` or `<workspace>/media` (`bash scripts/fetch-media.sh`).
@@ -10,10 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use vprog_llm::gguf::GgufFile;
+use vprog_llm::{LlmTokenizer, Model};
 use vprog_models::catalog::{QWEN_CODER_05B, SMOLLM2_135M};
-use vprog_modules::llm::gguf::GgufFile;
-use vprog_modules::llm::model::Model;
-use vprog_modules::llm::tokenizer::LlmTokenizer;
 use vprog_modules::subtitles::parse_subtitle_file;
 use vprog_modules::{registry_with, ModelStore};
 use vprog_runtime::value::{Choice, TimedText};
@@ -73,32 +72,6 @@ fn choice(v: Result<Value, ModuleError>) -> Arc<Choice> {
         Ok(Value::Choice(c)) => c,
         Ok(other) => panic!("expected a Choice, got {}", other.summary()),
         Err(e) => panic!("choose failed: {e}"),
-    }
-}
-
-// ---------------------------------------------------------------- tokenizer
-
-#[test]
-fn tokenizers_match_reference_goldens() {
-    let golden: serde_json::Value =
-        serde_json::from_str(include_str!("data/llm/tokenizer_golden.json")).expect("tokenizer_golden.json is valid JSON");
-    for id in [SMOLLM2_135M, QWEN_CODER_05B] {
-        let f = GgufFile::open(id, &gguf(id)).expect("the GGUF opens");
-        let tok = LlmTokenizer::from_gguf(&f).expect("the tokenizer builds");
-        let cases = golden["models"][id].as_array().expect("goldens for the model");
-        assert!(cases.len() >= 15, "{id}: {} golden strings", cases.len());
-        for case in cases {
-            let text = case["text"].as_str().expect("text");
-            let want: Vec<u32> = case["ids"].as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect();
-            let got = tok.encode(text).expect("encodes");
-            assert_eq!(got, want, "{id}: token ids of {text:?}");
-        }
-        // Chat markers are single special tokens; decoding round-trips plain text.
-        let ids = tok.encode("<|im_start|>user\nhi<|im_end|>").expect("encodes");
-        assert_eq!(ids.first().copied(), tok.tokenizer.token_to_id("<|im_start|>"));
-        assert_eq!(ids.last().copied(), tok.im_end);
-        let text = "Café — 3.14 “quotes” 😀";
-        assert_eq!(tok.decode(&tok.encode(text).expect("encodes")).expect("decodes"), text);
     }
 }
 
@@ -285,21 +258,6 @@ async fn missing_model_names_the_fetch_command() {
     }
 }
 
-#[test]
-fn truncated_gguf_is_a_bad_model() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let bytes = std::fs::read(gguf(SMOLLM2_135M)).expect("reads the model");
-    for keep in [0usize, 16, 4096, bytes.len() / 2, bytes.len() - 1] {
-        let path = tmp.path().join(format!("cut{keep}.gguf"));
-        std::fs::write(&path, &bytes[..keep]).expect("writes the copy");
-        match Model::load(SMOLLM2_135M, &path, &candle_core::Device::Cpu) {
-            Err(ModuleError::BadModel { path: p, reason, .. }) => assert_eq!(p, path, "{reason}"),
-            Err(other) => panic!("{keep} bytes: expected BadModel, got {other}"),
-            Ok(_) => panic!("{keep} bytes: a truncated model loaded"),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_header_in_the_store_is_a_bad_model() {
     // Same size as the pinned file, but the header claims far more tensors
@@ -363,37 +321,12 @@ fn reused_prefix_scores_like_a_cold_prefill() {
     assert_eq!(cold.reused_tokens, 0);
     // Only whole position-aligned chunks are reused and the rest runs in the
     // same chunks as a cold prefill: the scores are the same numbers.
-    assert_eq!(warm.reused_tokens % vprog_modules::llm::model::QUERY_BLOCK, 0);
+    assert_eq!(warm.reused_tokens % vprog_llm::model::QUERY_BLOCK, 0);
     assert_eq!(warm.choice.scores, cold.choice.scores, "warm and cold prefills differ");
     // The identical prompt again: every whole chunk before its last token comes from the cache.
     let again =
         choose_with(&llm, "What does the speaker teach?", &options, &evidence, 1000, Default::default(), Scoring::Mean).expect("again");
-    let block = vprog_modules::llm::model::QUERY_BLOCK;
+    let block = vprog_llm::model::QUERY_BLOCK;
     assert_eq!(again.reused_tokens, (again.prompt_tokens - 1) / block * block);
     assert_eq!(again.choice.index, cold.choice.index);
-}
-
-/// A long chunk runs its attention in blocks of `QUERY_BLOCK` queries, each
-/// against only the keys it may see; the logits equal those of feeding the
-/// same tokens in chunks of one block each, on top of the cache.
-#[test]
-fn blocked_attention_matches_short_chunks() {
-    let path = gguf(SMOLLM2_135M);
-    let f = GgufFile::open(SMOLLM2_135M, &path).expect("SmolLM2 opens");
-    let tok = LlmTokenizer::from_gguf(&f).expect("tokenizer");
-    let model = Model::load(SMOLLM2_135M, &path, &candle_core::Device::Cpu).expect("SmolLM2 loads");
-    let ids = tok.encode(&"So what is luck? It is success or failure apparently caused by chance. ".repeat(20)).expect("encodes");
-    assert!(ids.len() > 300, "{} tokens: long enough for three blocks", ids.len());
-    let mut whole = vprog_modules::llm::model::KvCache::default();
-    let a = model.forward_last(&ids, &mut whole).expect("one chunk").to_vec1::<f32>().expect("logits");
-    let mut pieces = vprog_modules::llm::model::KvCache::default();
-    let mut b = Vec::new();
-    for chunk in ids.chunks(vprog_modules::llm::model::QUERY_BLOCK) {
-        b = model.forward_last(chunk, &mut pieces).expect("a short chunk").to_vec1::<f32>().expect("logits");
-    }
-    assert_eq!(whole.len(), pieces.len());
-    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-    assert!(worst < 1e-2, "largest logit difference {worst}");
-    let argmax = |v: &[f32]| v.iter().enumerate().fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m }).0;
-    assert_eq!(argmax(&a), argmax(&b));
 }

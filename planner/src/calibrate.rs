@@ -221,6 +221,11 @@ impl Calibration {
     }
 }
 
+/// The calibration shipped with vprog: `vprog calibrate` on the dev split
+/// of the labelled set (`examples/bench/dev.jsonl`) with the default models
+/// (`planner/calibration.json`).
+pub const SHIPPED: &str = include_str!("../calibration.json");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,10 +20,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
-use vprog_modules::llm::model::{log_softmax, KvCache};
-use vprog_modules::llm::{load_llm, Llm};
-use vprog_modules::model_store::ModelStore;
-use vprog_runtime::{ModuleError, StepContext};
+use vprog_llm::model::log_probs;
+use vprog_llm::{KvCache, Llm};
+use vprog_models::ModelStore;
 
 use crate::backend::{Completion, Finish, LlmBackend, LlmError, Message, Request, Role, TextConstraint};
 
@@ -48,8 +47,14 @@ pub struct LocalBackend {
     vocab: TokenTexts,
 }
 
-fn model_err(e: ModuleError) -> LlmError {
-    LlmError::Model(e.to_string())
+fn model_err(e: vprog_llm::Error) -> LlmError {
+    match e {
+        vprog_llm::Error::Store(vprog_models::ModelError::NotInstalled { id, root }) => LlmError::Model(format!(
+            "model `{id}` is not installed in {}: run `vprog models fetch {id}` (set VPROG_MODELS to use another directory)",
+            root.display()
+        )),
+        other => LlmError::Model(other.to_string()),
+    }
 }
 
 impl LocalBackend {
@@ -57,14 +62,16 @@ impl LocalBackend {
     /// fetch ID` when it is not installed). The model is shared with the
     /// `choose` and `ask_llm` modules of the same process.
     pub async fn load(store: &ModelStore, id: &str) -> Result<LocalBackend, LlmError> {
-        let ctx = StepContext::standalone("planner");
-        let llm = load_llm(store, id, &ctx).await.map_err(model_err)?;
-        let vocab = {
-            let llm = llm.clone();
-            tokio::task::spawn_blocking(move || token_texts(&llm))
-                .await
-                .map_err(|e| LlmError::Model(format!("worker thread failed: {e}")))?
-        };
+        let path = vprog_llm::model_path(store, id).map_err(model_err)?;
+        let id = id.to_string();
+        let (llm, vocab) = tokio::task::spawn_blocking(move || {
+            let llm = vprog_llm::shared_llm(&id, &path, &vprog_llm::Device::Cpu)?;
+            let vocab = token_texts(&llm);
+            Ok((llm, vocab))
+        })
+        .await
+        .map_err(|e| LlmError::Model(format!("worker thread failed: {e}")))?
+        .map_err(model_err)?;
         Ok(LocalBackend { llm, vocab })
     }
 
@@ -221,8 +228,7 @@ fn generate(llm: &Llm, vocab: &[Option<String>], req: &Request) -> Result<Comple
     let (mut pick_ms, mut fwd_ms) = (0.0, 0.0);
     for _ in 0..req.max_tokens {
         let tp = Instant::now();
-        let mut logp =
-            log_softmax(&logits).and_then(|t| t.to_vec1::<f32>().map_err(vprog_modules::llm::model::candle_err)).map_err(model_err)?;
+        let mut logp = log_probs(&logits).map_err(model_err)?;
         let raw: Vec<(u32, f32)> = out.iter().rev().take(REPEAT_WINDOW).filter_map(|&id| Some((id, *logp.get(id as usize)?))).collect();
         for &(id, lp) in &raw {
             if let Some(x) = logp.get_mut(id as usize) {

@@ -40,6 +40,20 @@ pub struct VideoFacts {
     pub size: Option<(u32, u32)>,
 }
 
+impl VideoFacts {
+    /// The facts of an opened video: its length, size, and whether it has
+    /// subtitles and audio.
+    pub fn of(video: &vprog_runtime::value::VideoRef) -> VideoFacts {
+        let has = |kind: &str| video.info.streams.iter().any(|s| s.kind == kind);
+        VideoFacts {
+            duration: (video.info.duration > 0.0).then_some(video.info.duration),
+            subtitles: Some(video.subtitles.is_some() || has("subtitle")),
+            audio: Some(has("audio")),
+            size: (video.info.width > 0 && video.info.height > 0).then_some((video.info.width, video.info.height)),
+        }
+    }
+}
+
 /// A question to plan for.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Question {

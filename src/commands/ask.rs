@@ -9,13 +9,12 @@ use std::process::ExitCode;
 use vprog_planner::reason::Reasoning;
 use vprog_runtime::exec::RunOutcome;
 
-use super::reason::Session;
 use crate::cli::AskArgs;
 
 pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let video = vprog_modules::video::open_video(&args.question.video, args.question.subtitles.as_deref()).map_err(anyhow::Error::from)?;
     let question = super::llm::question(&args.question, &video)?;
-    let session = Session::new(&args.reason, super::reason::config(&args.reason)?, !args.json)?;
+    let session = super::reason::session(&args.reason, super::reason::config(&args.reason)?, !args.json)?;
     let trace = args.trace.clone().unwrap_or_else(new_trace_dir);
     let (reasoning, run) = session.answer(video, &question, &trace)?;
 

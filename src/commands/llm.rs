@@ -50,17 +50,6 @@ pub fn planner(backend: Arc<dyn LlmBackend>, registry: Registry, args: &LlmArgs)
     Planner::new(backend, Arc::new(registry), config)
 }
 
-/// What the planner is told about `video`.
-pub fn facts(video: &VideoRef) -> VideoFacts {
-    let has = |kind: &str| video.info.streams.iter().any(|s| s.kind == kind);
-    VideoFacts {
-        duration: (video.info.duration > 0.0).then_some(video.info.duration),
-        subtitles: Some(video.subtitles.is_some() || has("subtitle")),
-        audio: Some(has("audio")),
-        size: (video.info.width > 0 && video.info.height > 0).then_some((video.info.width, video.info.height)),
-    }
-}
-
 /// The question of `args`, about the opened `video`.
 pub fn question(args: &QuestionArgs, video: &VideoRef) -> anyhow::Result<Question> {
     if args.question.trim().is_empty() {
@@ -70,5 +59,5 @@ pub fn question(args: &QuestionArgs, video: &VideoRef) -> anyhow::Result<Questio
     if options.iter().any(|o| o.trim().is_empty()) {
         bail!("an answer option is empty");
     }
-    Ok(Question { text: args.question.clone(), options, video: facts(video) })
+    Ok(Question { text: args.question.clone(), options, video: VideoFacts::of(video) })
 }

@@ -6,9 +6,11 @@ use async_trait::async_trait;
 use serde::Serialize;
 use vprog_runtime::{Args, CachePolicy, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value};
 
-use super::model::{candle_err, log_softmax, KvCache};
+use vprog_llm::model::log_probs;
+use vprog_llm::KvCache;
+
 use super::render::{note_render, render};
-use super::{chatml, evidence_arg, int_arg, load_llm, model_arg, Llm, DEFAULT_MODEL};
+use super::{chatml, evidence_arg, int_arg, llm_error, load_llm, model_arg, Llm, DEFAULT_MODEL};
 use crate::model_store::ModelStore;
 
 /// The system message of `ask_llm`.
@@ -119,15 +121,15 @@ pub fn generate_with_progress(
     on_pass: &mut dyn FnMut() -> Result<(), ModuleError>,
 ) -> Result<(String, Generation), ModuleError> {
     let tok = &llm.tokenizer;
-    let ids = tok.encode(prompt)?;
+    let ids = tok.encode(prompt).map_err(llm_error)?;
     let mut cache = KvCache::default();
-    let mut logits = llm.model.forward_last(&ids, &mut cache)?;
+    let mut logits = llm.model.forward_last(&ids, &mut cache).map_err(llm_error)?;
     on_pass()?;
     let mut out: Vec<u32> = Vec::new();
     let mut logprob_sum = 0.0;
     let mut stopped = "max_tokens";
     for _ in 0..max_tokens {
-        let logp = log_softmax(&logits)?.to_vec1::<f32>().map_err(candle_err)?;
+        let logp = log_probs(&logits).map_err(llm_error)?;
         let (next, lp) =
             logp.iter().enumerate().fold((0u32, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i as u32, v) } else { (bi, bv) });
         if tok.is_end(next) {
@@ -140,10 +142,10 @@ pub fn generate_with_progress(
             stopped = "context full";
             break;
         }
-        logits = llm.model.forward_last(&[next], &mut cache)?;
+        logits = llm.model.forward_last(&[next], &mut cache).map_err(llm_error)?;
         on_pass()?;
     }
-    let text = tok.decode(&out)?;
+    let text = tok.decode(&out).map_err(llm_error)?;
     let mean_logprob = if out.is_empty() { 0.0 } else { logprob_sum / out.len() as f64 };
     Ok((text, Generation { prompt_tokens: ids.len(), tokens: out.len(), mean_logprob, stopped }))
 }

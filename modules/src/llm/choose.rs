@@ -56,9 +56,11 @@ use serde::Serialize;
 use vprog_runtime::value::Choice;
 use vprog_runtime::{Args, CachePolicy, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value};
 
-use super::model::{candle_err, log_softmax, KvCache};
+use vprog_llm::model::{candle_err, log_probs, log_softmax};
+use vprog_llm::KvCache;
+
 use super::render::{note_render, render_with, Ranker, RenderOptions};
-use super::{chatml, evidence_arg, int_arg, load_llm, model_arg, Llm, DEFAULT_MODEL};
+use super::{chatml, evidence_arg, int_arg, llm_error, load_llm, model_arg, Llm, DEFAULT_MODEL};
 use crate::model_store::ModelStore;
 use crate::reasoning::choose::softmax;
 use crate::retrieval::embed::Embedder;
@@ -370,8 +372,8 @@ pub fn choose_with_progress(
     let context = if context.is_empty() { NO_EVIDENCE.to_string() } else { context };
 
     // Cloze prompt: options not listed; each option is the continuation of `Answer:`.
-    let prompt = tok.encode(&cloze_prompt(&context, question))?;
-    let (last, cache, reused) = llm.prefixes.prefill(&llm.model, &prompt)?;
+    let prompt = tok.encode(&cloze_prompt(&context, question)).map_err(llm_error)?;
+    let (last, cache, reused) = llm.prefixes.prefill(&llm.model, &prompt).map_err(llm_error)?;
     on_pass()?;
     let mut details = Vec::with_capacity(options.len());
     for (i, option) in options.iter().enumerate() {
@@ -394,7 +396,7 @@ pub fn choose_with_progress(
         });
     }
     // The same continuations after a content-free prompt: each option's prior.
-    let (free_last, free_cache) = fresh_prefill(llm, &tok.encode(&cloze_prompt(NO_EVIDENCE, CONTENT_FREE))?)?;
+    let (free_last, free_cache) = fresh_prefill(llm, &tok.encode(&cloze_prompt(NO_EVIDENCE, CONTENT_FREE)).map_err(llm_error)?)?;
     on_pass()?;
     for (i, d) in details.iter_mut().enumerate() {
         let ids = option_ids(llm, i, &d.option)?;
@@ -404,11 +406,15 @@ pub fn choose_with_progress(
     }
     // Lettered prompt: options listed, the answer's first token is a letter.
     let letters = letter_ids(llm, options.len())?;
-    let (listed_last, _, _) = llm.prefixes.prefill(&llm.model, &tok.encode(&lettered_prompt(&context, question, options))?)?;
+    let (listed_last, _, _) = llm
+        .prefixes
+        .prefill(&llm.model, &tok.encode(&lettered_prompt(&context, question, options)).map_err(llm_error)?)
+        .map_err(llm_error)?;
     on_pass()?;
     let listed = letter_logprobs(&listed_last, &letters)?;
     let free_options: Vec<String> = options.iter().map(|_| CONTENT_FREE.to_string()).collect();
-    let (free_listed_last, _) = fresh_prefill(llm, &tok.encode(&lettered_prompt(NO_EVIDENCE, CONTENT_FREE, &free_options))?)?;
+    let (free_listed_last, _) =
+        fresh_prefill(llm, &tok.encode(&lettered_prompt(NO_EVIDENCE, CONTENT_FREE, &free_options)).map_err(llm_error)?)?;
     on_pass()?;
     let free_listed = letter_logprobs(&free_listed_last, &letters)?;
     for (i, d) in details.iter_mut().enumerate() {
@@ -481,7 +487,7 @@ pub fn lettered_prompt(context: &str, question: &str, options: &[String]) -> Str
 /// The tokens of ` <option>` and the end of the turn.
 fn option_ids(llm: &Llm, i: usize, option: &str) -> Result<Vec<u32>, ModuleError> {
     let tok = &llm.tokenizer;
-    let mut ids = tok.encode(&format!(" {}", option.trim()))?;
+    let mut ids = tok.encode(&format!(" {}", option.trim())).map_err(llm_error)?;
     if ids.is_empty() {
         return Err(ModuleError::invalid("options", format!("option {i} has no tokens")));
     }
@@ -495,7 +501,7 @@ fn option_ids(llm: &Llm, i: usize, option: &str) -> Result<Vec<u32>, ModuleError
 fn letter_ids(llm: &Llm, n: usize) -> Result<Vec<u32>, ModuleError> {
     (0..n)
         .map(|i| {
-            let ids = llm.tokenizer.encode(&format!(" {}", letter(i)))?;
+            let ids = llm.tokenizer.encode(&format!(" {}", letter(i))).map_err(llm_error)?;
             match ids.as_slice() {
                 [id] => Ok(*id),
                 _ => Err(ModuleError::Failed(format!("language model {}: the letter {} is not one token", llm.id, letter(i)))),
@@ -506,7 +512,7 @@ fn letter_ids(llm: &Llm, n: usize) -> Result<Vec<u32>, ModuleError> {
 
 /// Log-probabilities of the letters among themselves (renormalised over the `letters`).
 fn letter_logprobs(last: &Tensor, letters: &[u32]) -> Result<Vec<f64>, ModuleError> {
-    let all = log_softmax(last)?.to_vec1::<f32>().map_err(candle_err)?;
+    let all = log_probs(last).map_err(llm_error)?;
     let raw: Vec<f64> = letters.iter().map(|&id| all.get(id as usize).copied().map_or(f64::NEG_INFINITY, f64::from)).collect();
     let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let norm = max + raw.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
@@ -516,20 +522,20 @@ fn letter_logprobs(last: &Tensor, letters: &[u32]) -> Result<Vec<f64>, ModuleErr
 /// A prompt run from an empty cache, outside the prefix cache (content-free prompts are short and would only evict useful entries).
 fn fresh_prefill(llm: &Llm, prompt: &[u32]) -> Result<(Tensor, KvCache), ModuleError> {
     let mut cache = KvCache::default();
-    let last = llm.model.forward_last(prompt, &mut cache)?;
+    let last = llm.model.forward_last(prompt, &mut cache).map_err(llm_error)?;
     Ok((last, cache))
 }
 
 /// Log-probability of each token of `ids` continuing a prompt whose last logits are `last` and cache `cache`.
 fn continuation(llm: &Llm, last: &Tensor, cache: &KvCache, ids: &[u32]) -> Result<Vec<f64>, ModuleError> {
-    let first = log_softmax(last)?.to_vec1::<f32>().map_err(candle_err)?;
+    let first = log_probs(last).map_err(llm_error)?;
     let mut logprobs = vec![ids.first().and_then(|&id| first.get(id as usize)).copied().map_or(f64::NEG_INFINITY, f64::from)];
     if ids.len() > 1 {
         let mut c = cache.clone();
-        let logits = llm.model.forward(&ids[..ids.len() - 1], &mut c)?;
-        let logp = log_softmax(&logits)?;
+        let logits = llm.model.forward(&ids[..ids.len() - 1], &mut c).map_err(llm_error)?;
+        let logp = log_softmax(&logits).map_err(llm_error)?;
         for (k, &id) in ids.iter().enumerate().skip(1) {
-            let row = logp.i((k - 1, id as usize)).and_then(|t| t.to_scalar::<f32>()).map_err(candle_err)?;
+            let row = logp.i((k - 1, id as usize)).and_then(|t| t.to_scalar::<f32>()).map_err(|e| llm_error(candle_err(e)))?;
             logprobs.push(f64::from(row));
         }
     }

@@ -3,9 +3,9 @@
 //! and the token-budgeted rendering of evidence they read
 //! (`render_evidence`).
 //!
-//! - [`gguf`]: the GGUF header, [`gguf::Config`] and checked tensor reads.
-//! - [`model`]: the llama/qwen2 forward pass with a cloneable KV cache.
-//! - [`tokenizer`]: the byte-level BPE tokenizer built from GGUF metadata.
+//! The models themselves (GGUF reading, the forward pass, the tokenizer)
+//! are the `vprog-llm` crate; this module wraps them as steps.
+//!
 //! - [`render`]: evidence as timestamped lines within a token budget.
 //! - [`choose`], [`ask`]: the modules.
 //!
@@ -15,29 +15,18 @@
 
 pub mod ask;
 pub mod choose;
-pub mod gguf;
-pub mod model;
 pub mod render;
-pub mod tokenizer;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use tokio::sync::OnceCell;
-use vprog_models::catalog::Task;
 use vprog_runtime::{Device, Module, ModuleError, Registry, StepContext, Value};
 
-use crate::model_store::{locate, ModelStore};
-use gguf::GgufFile;
-use model::Model;
-use tokenizer::LlmTokenizer;
+use crate::model_store::{module_error, ModelStore};
+pub use vprog_llm::{chatml, KvCache, Llm, LlmTokenizer, MODEL_FILE};
 
 /// The model `choose` and `ask_llm` use unless told otherwise.
 pub const DEFAULT_MODEL: &str = vprog_models::catalog::QWEN_CODER_05B;
-
-/// The file a GGUF language model is installed as.
-pub const MODEL_FILE: &str = "model.gguf";
 
 /// Registers `choose`, `ask_llm` and `render_evidence`. A name already taken
 /// is logged and skipped.
@@ -54,36 +43,27 @@ pub fn register(r: &mut Registry, store: &Arc<ModelStore>) {
     }
 }
 
-/// A loaded language model with its tokenizer.
-pub struct Llm {
-    /// Catalog id.
-    pub id: String,
-    /// The GGUF file.
-    pub path: PathBuf,
-    /// Its tokenizer.
-    pub tokenizer: Arc<LlmTokenizer>,
-    /// Its weights.
-    pub model: Model,
-    /// KV caches of recent prompts, reused for shared prefixes.
-    pub prefixes: model::PrefixCache,
-}
-
-type Slot<T> = Arc<OnceCell<Arc<T>>>;
-
-fn slot<T>(map: &'static OnceLock<Mutex<HashMap<String, Slot<T>>>>, key: String) -> Slot<T> {
-    let map = map.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(key).or_default().clone()
+/// A language-model error as a module error: a model that is not installed
+/// names the command that installs it, a damaged file is
+/// [`ModuleError::BadModel`], and a prompt over the context length is an
+/// invalid `evidence` argument.
+pub fn llm_error(e: vprog_llm::Error) -> ModuleError {
+    match e {
+        vprog_llm::Error::BadModel { model, path, reason } => ModuleError::BadModel { model, path, reason },
+        vprog_llm::Error::Store(e) => module_error(e),
+        e @ vprog_llm::Error::NotLanguageModel { .. } => ModuleError::invalid("model", e.to_string()),
+        e @ vprog_llm::Error::PromptTooLong { .. } => ModuleError::invalid("evidence", e.to_string()),
+        vprog_llm::Error::Failed(msg) => ModuleError::Failed(msg),
+    }
 }
 
 /// The GGUF file of language model `id` in `store` (MissingModel naming
 /// `vprog models fetch ID` when it is not installed).
 pub fn model_path(store: &ModelStore, id: &str) -> Result<PathBuf, ModuleError> {
-    let installed = locate(store, id)?;
-    if installed.spec.task != Task::LanguageModel {
-        return Err(ModuleError::invalid("model", format!("`{id}` is a {} model, not a language model", installed.spec.task)));
-    }
-    Ok(installed.file(MODEL_FILE))
+    vprog_llm::model_path(store, id).map_err(|e| match e {
+        vprog_llm::Error::Store(e) => crate::model_store::store_error(store, e),
+        other => llm_error(other),
+    })
 }
 
 fn candle_device(device: Device) -> Result<candle_core::Device, ModuleError> {
@@ -93,47 +73,20 @@ fn candle_device(device: Device) -> Result<candle_core::Device, ModuleError> {
     }
 }
 
-/// The tokenizer of model `id` (cached per process).
+/// The tokenizer of model `id` (read once per process).
 pub async fn load_tokenizer(store: &ModelStore, id: &str, ctx: &StepContext) -> Result<Arc<LlmTokenizer>, ModuleError> {
-    static TOKENIZERS: OnceLock<Mutex<HashMap<String, Slot<LlmTokenizer>>>> = OnceLock::new();
     let path = model_path(store, id)?;
-    let cell = slot(&TOKENIZERS, path.display().to_string());
     let id = id.to_string();
-    cell.get_or_try_init(|| async {
-        ctx.blocking(move || {
-            let f = GgufFile::open(&id, &path)?;
-            Ok(Arc::new(LlmTokenizer::from_gguf(&f)?))
-        })
-        .await
-    })
-    .await
-    .cloned()
+    ctx.blocking(move || vprog_llm::shared_tokenizer(&id, &path).map_err(llm_error)).await
 }
 
-/// Model `id` with its tokenizer, on the step's device (cached per process).
+/// Model `id` with its tokenizer, on the step's device (loaded once per
+/// process and device).
 pub async fn load_llm(store: &ModelStore, id: &str, ctx: &StepContext) -> Result<Arc<Llm>, ModuleError> {
-    static MODELS: OnceLock<Mutex<HashMap<String, Slot<Llm>>>> = OnceLock::new();
     let path = model_path(store, id)?;
-    let tokenizer = load_tokenizer(store, id, ctx).await?;
-    let cell = slot(&MODELS, format!("{}@{:?}", path.display(), ctx.device));
     let device = ctx.device;
     let id = id.to_string();
-    cell.get_or_try_init(|| async {
-        ctx.blocking(move || {
-            let device = candle_device(device)?;
-            let model = Model::load(&id, &path, &device)?;
-            Ok(Arc::new(Llm { id, path, tokenizer, model, prefixes: Default::default() }))
-        })
-        .await
-    })
-    .await
-    .cloned()
-}
-
-/// A ChatML conversation (`<|im_start|>role\n...<|im_end|>\n`) ending with
-/// the opened assistant turn, as both models' chat templates write it.
-pub fn chatml(system: &str, user: &str) -> String {
-    format!("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+    ctx.blocking(move || vprog_llm::shared_llm(&id, &path, &candle_device(device)?).map_err(llm_error)).await
 }
 
 /// The `evidence` argument, or an empty list.

@@ -1,4 +1,4 @@
-"""Writes tokenizer_golden.json: reference token ids for the GGUF tokenizers of the LLM module.
+"""Writes tokenizer_golden.json: reference token ids for the GGUF tokenizers of the vprog-llm crate.
 
 The reference is transformers' own GGUF tokenizer conversion (the code behind
 `AutoTokenizer.from_pretrained(dir, gguf_file="model.gguf")`):
@@ -10,7 +10,7 @@ so a stub module stands in for it (no torch code runs).
 
 Usage (from the workspace root):
     python -m venv /tmp/venv && /tmp/venv/bin/pip install transformers gguf
-    VPROG_MODELS=/work/models /tmp/venv/bin/python modules/tests/data/llm/make_golden.py
+    VPROG_MODELS=/work/models /tmp/venv/bin/python llm/tests/data/make_golden.py
 
 Versions used for the committed file: transformers 5.23.0, tokenizers 0.23.3, gguf 0.19.0.
 """

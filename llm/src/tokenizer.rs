@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::Error;
 use candle_core::quantized::gguf_file;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{Vocab, BPE};
@@ -28,9 +29,8 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
-use vprog_runtime::ModuleError;
 
-use super::gguf::GgufFile;
+use crate::gguf::GgufFile;
 
 /// Qwen2's pre-tokenizer split.
 pub const QWEN2_SPLIT: &str =
@@ -54,7 +54,7 @@ pub struct LlmTokenizer {
 
 impl LlmTokenizer {
     /// Builds the tokenizer from the metadata of `f`.
-    pub fn from_gguf(f: &GgufFile) -> Result<LlmTokenizer, ModuleError> {
+    pub fn from_gguf(f: &GgufFile) -> Result<LlmTokenizer, Error> {
         let kind = f.meta_str("tokenizer.ggml.model")?;
         if kind != "gpt2" {
             return Err(f.bad(format!("tokenizer `{kind}` is not supported (byte-level BPE, `gpt2`, is)")));
@@ -127,8 +127,8 @@ impl LlmTokenizer {
     }
 
     /// Token ids of `text` (special tokens in the text are matched whole; no BOS).
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModuleError> {
-        let enc = self.tokenizer.encode_fast(text, false).map_err(|e| ModuleError::Failed(format!("tokenizing: {e}")))?;
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, Error> {
+        let enc = self.tokenizer.encode_fast(text, false).map_err(|e| Error::Failed(format!("tokenizing: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -138,8 +138,8 @@ impl LlmTokenizer {
     }
 
     /// The text of `ids` (special tokens dropped).
-    pub fn decode(&self, ids: &[u32]) -> Result<String, ModuleError> {
-        self.tokenizer.decode(ids, true).map_err(|e| ModuleError::Failed(format!("detokenizing: {e}")))
+    pub fn decode(&self, ids: &[u32]) -> Result<String, Error> {
+        self.tokenizer.decode(ids, true).map_err(|e| Error::Failed(format!("detokenizing: {e}")))
     }
 
     /// Whether `id` ends a generation (EOS or `<|im_end|>`).
@@ -148,7 +148,7 @@ impl LlmTokenizer {
     }
 }
 
-fn strings(f: &GgufFile, key: &str) -> Result<Vec<String>, ModuleError> {
+fn strings(f: &GgufFile, key: &str) -> Result<Vec<String>, Error> {
     f.meta_array(key)?.iter().map(|v| v.to_string().cloned().map_err(|e| f.bad(format!("`{key}` holds a non-string: {e}")))).collect()
 }
 

@@ -10,18 +10,18 @@
 
 use std::path::Path;
 
+use crate::Error;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
-use vprog_runtime::ModuleError;
 
-use super::gguf::{Arch, Config, GgufFile};
+use crate::gguf::{Arch, Config, GgufFile};
 
-/// A candle error as a module error.
-pub fn candle_err(e: candle_core::Error) -> ModuleError {
-    ModuleError::Failed(format!("language model inference failed: {e}"))
+/// A candle error as an inference failure.
+pub fn candle_err(e: candle_core::Error) -> Error {
+    Error::Failed(format!("language model inference failed: {e}"))
 }
 
-type Result<T> = std::result::Result<T, ModuleError>;
+type Result<T> = std::result::Result<T, Error>;
 
 /// One transformer block.
 struct Block {
@@ -118,7 +118,7 @@ impl PrefixCache {
             }
         };
         if prompt.len() <= reused {
-            return Err(ModuleError::Failed("language model: an empty prompt".into()));
+            return Err(Error::Failed("language model: an empty prompt".into()));
         }
         let mut pos = reused;
         let logits = loop {
@@ -231,14 +231,11 @@ impl Model {
     fn forward_inner(&self, tokens: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
         let t = tokens.len();
         if t == 0 {
-            return Err(ModuleError::Failed("language model: no tokens to run".into()));
+            return Err(Error::Failed("language model: no tokens to run".into()));
         }
         let start = cache.len;
         if start + t > self.max_positions() {
-            return Err(ModuleError::invalid(
-                "evidence",
-                format!("the prompt needs {} positions, more than the {} this model runs", start + t, self.max_positions()),
-            ));
+            return Err(Error::PromptTooLong { needed: start + t, max: self.max_positions() });
         }
         if cache.layers.len() != self.blocks.len() {
             cache.layers = vec![None; self.blocks.len()];
@@ -423,4 +420,9 @@ fn rope_tables(head_dim: usize, theta: f32, positions: usize, device: &Device) -
 /// Natural-log softmax of the last dimension of `logits`.
 pub fn log_softmax(logits: &Tensor) -> Result<Tensor> {
     candle_nn::ops::log_softmax(logits, D::Minus1).map_err(candle_err)
+}
+
+/// The natural-log probabilities of a single row of logits (`[vocab]`).
+pub fn log_probs(logits: &Tensor) -> Result<Vec<f32>> {
+    log_softmax(logits)?.to_vec1::<f32>().map_err(candle_err)
 }

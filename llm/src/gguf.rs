@@ -2,16 +2,16 @@
 //! its tensors, each checked for presence and shape.
 //!
 //! Every failure (an unreadable or truncated file, a missing metadata key, a
-//! tensor that is absent or of the wrong shape) is a [`ModuleError::BadModel`]
+//! tensor that is absent or of the wrong shape) is a [`Error::BadModel`]
 //! naming the file; nothing here panics on a damaged file.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use crate::Error;
 use candle_core::quantized::{gguf_file, QTensor};
 use candle_core::Device;
-use vprog_runtime::ModuleError;
 
 /// The model families the loader knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -73,26 +73,26 @@ pub struct GgufFile {
 
 impl GgufFile {
     /// Opens `path` and reads its header.
-    pub fn open(model: &str, path: &Path) -> Result<GgufFile, ModuleError> {
-        let bad = |reason: String| ModuleError::BadModel { model: model.to_string(), path: path.to_path_buf(), reason };
+    pub fn open(model: &str, path: &Path) -> Result<GgufFile, Error> {
+        let bad = |reason: String| Error::BadModel { model: model.to_string(), path: path.to_path_buf(), reason };
         let file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
         let mut reader = BufReader::new(file);
         let content = gguf_file::Content::read(&mut reader).map_err(|e| bad(format!("not a readable GGUF file: {e}")))?;
         Ok(GgufFile { path: path.to_path_buf(), model: model.to_string(), content, reader })
     }
 
-    /// A [`ModuleError::BadModel`] about this file.
-    pub fn bad(&self, reason: impl Into<String>) -> ModuleError {
-        ModuleError::BadModel { model: self.model.clone(), path: self.path.clone(), reason: reason.into() }
+    /// A [`Error::BadModel`] about this file.
+    pub fn bad(&self, reason: impl Into<String>) -> Error {
+        Error::BadModel { model: self.model.clone(), path: self.path.clone(), reason: reason.into() }
     }
 
     /// Metadata value `key`.
-    pub fn meta(&self, key: &str) -> Result<&gguf_file::Value, ModuleError> {
+    pub fn meta(&self, key: &str) -> Result<&gguf_file::Value, Error> {
         self.content.metadata.get(key).ok_or_else(|| self.bad(format!("metadata key `{key}` is missing")))
     }
 
     /// An unsigned integer metadata value.
-    pub fn meta_usize(&self, key: &str) -> Result<usize, ModuleError> {
+    pub fn meta_usize(&self, key: &str) -> Result<usize, Error> {
         let v = self.meta(key)?;
         let n = match v {
             gguf_file::Value::U64(n) => *n,
@@ -103,7 +103,7 @@ impl GgufFile {
     }
 
     /// A float metadata value.
-    pub fn meta_f64(&self, key: &str) -> Result<f64, ModuleError> {
+    pub fn meta_f64(&self, key: &str) -> Result<f64, Error> {
         match self.meta(key)? {
             gguf_file::Value::F64(x) => Ok(*x),
             other => other.to_f32().map(f64::from).map_err(|e| self.bad(format!("metadata `{key}`: {e}"))),
@@ -111,17 +111,17 @@ impl GgufFile {
     }
 
     /// A string metadata value.
-    pub fn meta_str(&self, key: &str) -> Result<&str, ModuleError> {
+    pub fn meta_str(&self, key: &str) -> Result<&str, Error> {
         self.meta(key)?.to_string().map(String::as_str).map_err(|e| self.bad(format!("metadata `{key}`: {e}")))
     }
 
     /// An array metadata value.
-    pub fn meta_array(&self, key: &str) -> Result<&Vec<gguf_file::Value>, ModuleError> {
+    pub fn meta_array(&self, key: &str) -> Result<&Vec<gguf_file::Value>, Error> {
         self.meta(key)?.to_vec().map_err(|e| self.bad(format!("metadata `{key}`: {e}")))
     }
 
     /// The model configuration, checked for consistency.
-    pub fn config(&self) -> Result<Config, ModuleError> {
+    pub fn config(&self) -> Result<Config, Error> {
         let arch = match self.meta_str("general.architecture")? {
             "llama" => Arch::Llama,
             "qwen2" => Arch::Qwen2,
@@ -161,7 +161,7 @@ impl GgufFile {
     }
 
     /// Reads tensor `name`, which must have shape `dims` (candle order: rows first).
-    pub fn tensor(&mut self, name: &str, dims: &[usize], device: &Device) -> Result<QTensor, ModuleError> {
+    pub fn tensor(&mut self, name: &str, dims: &[usize], device: &Device) -> Result<QTensor, Error> {
         let Some(info) = self.content.tensor_infos.get(name) else {
             return Err(self.bad(format!("tensor `{name}` is missing")));
         };
