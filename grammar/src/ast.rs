@@ -211,6 +211,22 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Every operator, loosest-binding first.
+    pub const ALL: [BinaryOp; 12] = [
+        BinaryOp::Or,
+        BinaryOp::And,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+    ];
+
     /// The operator as written.
     pub fn symbol(self) -> &'static str {
         match self {

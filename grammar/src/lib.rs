@@ -8,6 +8,7 @@
 
 pub mod ast;
 pub mod diag;
+pub mod literal;
 mod parse;
 mod pretty;
 pub mod span;

@@ -7,6 +7,7 @@ use pest::Parser as _;
 
 use crate::ast::*;
 use crate::diag::Diagnostic;
+use crate::literal;
 use crate::span::Span;
 
 #[derive(pest_derive::Parser)]
@@ -285,21 +286,15 @@ fn build_bracket(pair: Pair<'_, Rule>) -> Result<ExprKind, Box<Diagnostic>> {
 fn duration(text: &str, span: Span) -> Result<Literal, Box<Diagnostic>> {
     let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
-    let unit = match suffix {
-        "ms" => TimeUnit::Millis,
-        "s" => TimeUnit::Seconds,
-        "m" => TimeUnit::Minutes,
-        _ => TimeUnit::Hours,
-    };
+    let unit = literal::time_unit(suffix).ok_or_else(|| bad_number(span))?;
     let value: f64 = number.parse().map_err(|_| bad_number(span))?;
-    let millis = (value * unit.millis() as f64).round();
-    if !millis.is_finite() || millis > 1e15 {
+    let Some(millis) = literal::duration_millis(value, unit) else {
         return Err(Box::new(
             Diagnostic::error("vprog::bad_literal", "duration is out of range", span, "too long")
                 .with_help("durations must be shorter than about 30,000 years"),
         ));
-    }
-    Ok(Literal::Duration { millis: millis as u64, unit })
+    };
+    Ok(Literal::Duration { millis, unit })
 }
 
 fn timestamp(text: &str, span: Span) -> Result<Literal, Box<Diagnostic>> {
@@ -326,12 +321,7 @@ fn timestamp(text: &str, span: Span) -> Result<Literal, Box<Diagnostic>> {
         ));
     }
     let frac_ms = if frac.is_empty() { 0 } else { format!("{frac:0<3}").parse::<u64>().map_err(|_| bad_number(span))? };
-    let millis = h
-        .checked_mul(3_600_000)
-        .and_then(|v| v.checked_add(m.checked_mul(60_000)?))
-        .and_then(|v| v.checked_add(s * 1000 + frac_ms))
-        .filter(|v| *v < 1_000_000_000_000_000)
-        .ok_or_else(|| bad_number(span))?;
+    let millis = literal::timestamp_millis(h, m, s, frac_ms).ok_or_else(|| bad_number(span))?;
     Ok(Literal::Timestamp { millis })
 }
 
@@ -348,29 +338,18 @@ fn unescape(pair: Pair<'_, Rule>, span: Span) -> Result<String, Box<Diagnostic>>
         let bad = |len: usize, what: &str| {
             Box::new(
                 Diagnostic::error("vprog::bad_escape", format!("invalid escape {what}"), Span::new(esc_start, esc_start + len), "here")
-                    .with_help(r#"valid escapes are \n, \t, \r, \\, \" and \u{XXXX}"#),
+                    .with_help(format!("valid escapes are {}", literal::ESCAPES)),
             )
         };
         match chars.next() {
-            Some((_, 'n')) => out.push('\n'),
-            Some((_, 't')) => out.push('\t'),
-            Some((_, 'r')) => out.push('\r'),
-            Some((_, '\\')) => out.push('\\'),
-            Some((_, '"')) => out.push('"'),
+            Some((_, c)) if literal::simple_escape(c).is_some() => out.extend(literal::simple_escape(c)),
             Some((j, 'u')) => {
                 let rest = &raw[j + 1..];
                 let close = rest.find('}').ok_or_else(|| bad(2, "`\\u` without `{...}`"))?;
                 let hex = &rest[1..close];
                 let code =
                     u32::from_str_radix(hex, 16).map_err(|_| bad(close + 3, &format!("`\\u{{{hex}}}`: expected 1 to 6 hex digits")))?;
-                let ch = char::from_u32(code).ok_or_else(|| {
-                    let why = if (0xD800..=0xDFFF).contains(&code) {
-                        "is a surrogate, not a character"
-                    } else {
-                        "is past the last code point, 10FFFF"
-                    };
-                    bad(close + 3, &format!("`\\u{{{hex}}}`: U+{code:04X} {why}"))
-                })?;
+                let ch = literal::unicode_scalar(code).map_err(|why| bad(close + 3, &format!("`\\u{{{hex}}}`: U+{code:04X} {why}")))?;
                 out.push(ch);
                 for _ in 0..close + 1 {
                     chars.next();
