@@ -497,3 +497,30 @@ fn identical_map_elements_share_one_artifact_and_the_report_samples_them() {
     run(&trace);
     assert_eq!(files("artifacts"), 1);
 }
+
+/// A trace written before the planner's record was typed and versioned
+/// (`vprog.trace/1`, the record in a top-level `planner` field; `vprog ask
+/// --mode slow` on the TED talk, committed) still loads: `trace show` and
+/// the report show its reasoning and search tree.
+#[test]
+fn a_version_1_trace_with_a_planner_record_still_loads() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces/ask-slow-v1");
+    let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(trace.join("trace.json")).expect("committed trace")).expect("JSON");
+    assert_eq!(raw["schema"], "vprog.trace/1");
+    let t = vprog_runtime::trace::read_trace(&trace).expect("a version 1 trace reads");
+    assert!(t.legacy_planner.is_none() && t.extensions.contains_key("planner"), "moved into the extensions");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let show = vprog(&["trace", "show", trace.to_str().expect("utf-8 path")], dir.path());
+    let (shown, err) = text(&show);
+    assert!(show.status.success(), "{err}");
+    assert!(shown.contains("reasoning:") && shown.contains("mode slow"), "{shown}");
+    assert!(shown.contains("mcts search: 3 iterations") && shown.contains("[0] (empty program)"), "{shown}");
+    assert!(shown.contains("101.0 s of reasoning"), "{shown}");
+    assert_eq!(shown.matches("↳ rollout").count(), 3, "{shown}");
+    let html = dir.path().join("r.html");
+    let r = vprog(&["report", trace.to_str().expect("utf-8 path"), "-o", html.to_str().expect("utf-8 path")], dir.path());
+    assert!(r.status.success(), "{}", text(&r).1);
+    let page = std::fs::read_to_string(&html).expect("report written");
+    assert!(page.contains("Search tree") && page.contains("Fast–slow reasoning"), "the planner's section");
+    assert!(page.contains("of reasoning; the final run of the chosen program"), "the reasoning's time");
+}

@@ -51,10 +51,14 @@ fn ask_searches_runs_and_traces_the_tree() {
     assert!(err.contains("mcts search"), "{err}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(trace.join("trace.json")).expect("trace.json written")).expect("JSON");
-    let search = &json["planner"]["search"];
+    // The planner's typed record, stored by the runtime as an extension it does not read.
+    assert_eq!(json["schema"], "vprog.trace/2");
+    let planner = &json["extensions"]["planner"];
+    assert_eq!(planner["schema"], "vprog.planner/1");
+    let search = &planner["reasoning"]["search"];
     assert_eq!(search["strategy"], "mcts");
-    assert_eq!(json["planner"]["backend"], "local:smollm2-135m-instruct");
-    assert_eq!(json["planner"]["constrained"], true);
+    assert_eq!(planner["backend"], "local:smollm2-135m-instruct");
+    assert_eq!(planner["constrained"], true);
     let nodes = search["tree"]["nodes"].as_array().expect("nodes");
     assert!(nodes.len() >= 2, "the root and at least one step: {nodes:?}");
     let rollouts = search["tree"]["rollouts"].as_array().expect("rollouts");
@@ -88,8 +92,8 @@ fn ask_searches_runs_and_traces_the_tree() {
         assert!(from_memory.iter().all(|s| s.computed_ms.is_some() && s.computed_unix_ms.is_some()), "{shown}");
         assert!(shown.contains("when computed"), "{shown}");
     }
-    assert_eq!(json["planner"]["reasoning"]["mode"], "slow");
-    assert!(json["planner"]["reasoning"]["fast"].is_null(), "--mode slow runs no fast path");
+    assert_eq!(planner["reasoning"]["mode"], "slow");
+    assert!(planner["reasoning"]["fast"].is_null(), "--mode slow runs no fast path");
     let html = dir.path().join("r.html");
     let r = vprog(&["report", trace.to_str().expect("utf-8 path"), "-o", html.to_str().expect("utf-8 path")], dir.path());
     assert!(r.status.success());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use vprog_planner::prompt::{Question, VideoFacts};
 use vprog_planner::reason::{final_run, reason, ReasonConfig, Reasoning};
+use vprog_planner::record::{self, PlannerRecord};
 use vprog_planner::Planner;
 use vprog_runtime::cache::Cache;
 use vprog_runtime::exec::{Executor, RunInputs, RunOutcome};
@@ -47,19 +48,10 @@ impl Session {
         };
         let reasoning = self.rt.block_on(reason(&self.planner, question, &self.executor, &inputs, &self.config));
         let (source, run, optimizer) = self.rt.block_on(final_run(self.planner.registry(), &self.executor, &inputs, &reasoning));
-        let planner_json = serde_json::json!({
-            "backend": self.planner.backend().describe(),
-            "question": question,
-            "config": self.planner.config(),
-            "constrained": self.planner.constrained(),
-            "reasoning": reasoning,
-            "reason_config": self.config,
-            "search": reasoning.search,
-            "search_seconds": reasoning.slow_seconds,
-        });
+        let record = PlannerRecord::new(&self.planner, question, &reasoning, &self.config);
+        let extensions = [(record::KEY.to_string(), record.to_json())].into_iter().collect();
         let canonical = vprog_grammar::parse(&source).map(|p| vprog_grammar::print_program(&p)).unwrap_or_default();
-        let program =
-            TraceProgram { file: None, source: &source, canonical: &canonical, optimizer: &optimizer, planner: Some(planner_json) };
+        let program = TraceProgram { file: None, source: &source, canonical: &canonical, optimizer: &optimizer, extensions };
         write_trace(trace, &program, &inputs, &run).map_err(|e| Error::Trace(e.to_string()))?;
         Ok((reasoning, run))
     }

@@ -28,6 +28,7 @@ pub mod params;
 pub mod plan;
 pub mod prompt;
 pub mod reason;
+pub mod record;
 pub mod scripted;
 pub mod search;
 pub mod validate;

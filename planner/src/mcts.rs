@@ -16,9 +16,10 @@
 //! planner (steps from a language model, rollouts through the runtime) and
 //! synthetic tasks in the tests.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A proposed next step.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +31,7 @@ pub struct Step {
 }
 
 /// What a rollout found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rollout {
     /// The whole program that was run.
     pub program: String,
@@ -63,7 +64,7 @@ pub trait Environment {
 }
 
 /// Search settings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchConfig {
     /// Most iterations (each is at most one expansion and one rollout).
     pub iterations: usize,
@@ -84,7 +85,7 @@ impl Default for SearchConfig {
 }
 
 /// A node of the search tree, as the trace shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
     /// Index in [`Tree::nodes`].
     pub id: usize,
@@ -136,7 +137,7 @@ impl Node {
 }
 
 /// An answer's share of the vote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vote {
     /// The answer key.
     pub answer: String,
@@ -147,7 +148,7 @@ pub struct Vote {
 }
 
 /// The whole search: every node, every rollout, the vote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tree {
     /// Nodes; the root is 0.
     pub nodes: Vec<Node>,
@@ -156,7 +157,7 @@ pub struct Tree {
     /// Iterations run.
     pub iterations: usize,
     /// Why the search stopped.
-    pub stopped: &'static str,
+    pub stopped: Cow<'static, str>,
 }
 
 impl Tree {
@@ -204,15 +205,15 @@ impl Tree {
 
 /// Runs the search.
 pub async fn search<E: Environment>(env: &mut E, config: &SearchConfig) -> Tree {
-    let mut tree = Tree { nodes: vec![Node::root()], rollouts: Vec::new(), iterations: 0, stopped: "iterations" };
+    let mut tree = Tree { nodes: vec![Node::root()], rollouts: Vec::new(), iterations: 0, stopped: "iterations".into() };
     let mut draws = 0u64;
     while tree.iterations < config.iterations {
         if env.exhausted() {
-            tree.stopped = "budget";
+            tree.stopped = "budget".into();
             break;
         }
         let Some(mut node) = select(&tree, config) else {
-            tree.stopped = "tree exhausted";
+            tree.stopped = "tree exhausted".into();
             break;
         };
         tree.iterations += 1;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vprog_runtime::Registry;
 
 use crate::backend::{Finish, LlmBackend, LlmError, Message, Request, TextConstraint};
@@ -18,7 +18,7 @@ use crate::validate::{check_program, extract_program, render_findings, Checked, 
 pub const REPAIR_TEMPERATURE: f64 = 0.7;
 
 /// How the planner asks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlannerConfig {
     /// Repair rounds after the first attempt.
     pub repair_rounds: usize,

@@ -28,7 +28,7 @@ pub const EXAMPLES: [(&str, &str); 5] = [
 const HIDDEN_PARAMS: [&str; 1] = ["model"];
 
 /// What the planner knows about the video when it plans.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct VideoFacts {
     /// Length in seconds.
     pub duration: Option<f64>,
@@ -55,7 +55,7 @@ impl VideoFacts {
 }
 
 /// A question to plan for.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Question {
     /// The question.
     pub text: String,

@@ -24,7 +24,7 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vprog_runtime::exec::{ExecError, Executor, RunInputs, RunOutcome};
 use vprog_runtime::Registry;
 
@@ -35,7 +35,7 @@ use crate::prompt::Question;
 use crate::search::{run_program, run_samples, run_search, Budget, SearchOutcome};
 
 /// Which paths run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Fast first; the slow path only below θ; fall back to fast.
@@ -74,7 +74,7 @@ impl Path {
 }
 
 /// How the slow path searches among programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Monte Carlo Tree Search over partial programs.
@@ -86,7 +86,7 @@ pub enum Strategy {
 }
 
 /// The confidence threshold and where it came from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Theta {
     /// Below this fast confidence the slow path runs.
     pub value: f64,
@@ -95,7 +95,7 @@ pub struct Theta {
 }
 
 /// Settings of [`reason`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReasonConfig {
     /// Which paths run.
     pub mode: Mode,
@@ -140,7 +140,7 @@ impl Default for ReasonConfig {
 }
 
 /// One variant of the parameter search and how it did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Trial {
     /// What changed (`base` for the program as the search found it).
     pub change: String,
@@ -149,7 +149,7 @@ pub struct Trial {
 }
 
 /// The parameter search over the slow path's program.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ParamSearch {
     /// The program as found first, then each variant.
     pub trials: Vec<Trial>,
@@ -158,7 +158,7 @@ pub struct ParamSearch {
 }
 
 /// What reasoning did and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reasoning {
     /// The mode it ran in.
     pub mode: Mode,

@@ -11,9 +11,10 @@
 //! wall time; they are checked before each iteration (a rollout already
 //! started finishes).
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vprog_grammar::parse;
 use vprog_runtime::cache::CacheStatus;
 use vprog_runtime::exec::{Executor, RunInputs, RunOutcome, StepRecord};
@@ -26,7 +27,7 @@ use crate::prompt::Question;
 use crate::validate::{check_program, render_findings};
 
 /// Limits on one search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Budget {
     /// Most requests to the language model.
     pub llm_calls: usize,
@@ -43,7 +44,7 @@ impl Default for Budget {
 }
 
 /// What a search spent.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Spent {
     /// Requests to the language model.
     pub llm_calls: usize,
@@ -316,10 +317,10 @@ impl Environment for ProgramSearch<'_> {
 }
 
 /// The outcome of a search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchOutcome {
     /// `mcts` or `sample`.
-    pub strategy: &'static str,
+    pub strategy: Cow<'static, str>,
     /// The tree (for `sample`: a root with one child per sampled program).
     pub tree: Tree,
     /// Answers by weight.
@@ -343,7 +344,7 @@ fn finish(strategy: &'static str, tree: Tree, mut spent: Spent, budget: Budget, 
         Some((vote, rollout)) => (Some(vote.answer), Some(rollout.program.clone())),
         None => (None, None),
     };
-    SearchOutcome { strategy, tree, votes, answer, program, spent, budget, config }
+    SearchOutcome { strategy: strategy.into(), tree, votes, answer, program, spent, budget, config }
 }
 
 /// MCTS for `question`, then a confidence-weighted vote over the rollouts.
@@ -374,10 +375,10 @@ pub async fn run_samples(
 ) -> SearchOutcome {
     let started = Instant::now();
     let mut env = ProgramSearch::new(planner, question, executor, inputs, budget.clone());
-    let mut tree = Tree { nodes: vec![crate::mcts::Node::root()], rollouts: Vec::new(), iterations: 0, stopped: "iterations" };
+    let mut tree = Tree { nodes: vec![crate::mcts::Node::root()], rollouts: Vec::new(), iterations: 0, stopped: "iterations".into() };
     for i in 0..config.iterations {
         if env.exhausted() {
-            tree.stopped = "budget";
+            tree.stopped = "budget".into();
             break;
         }
         tree.iterations += 1;

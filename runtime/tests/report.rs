@@ -91,7 +91,8 @@ fn trace(steps: Vec<TraceStep>) -> Trace {
         error: None,
         optimizer: vec![("merge-identical".into(), 2), ("fuse-sampling".into(), 1)],
         steps,
-        planner: None,
+        extensions: Default::default(),
+        legacy_planner: None,
     }
 }
 

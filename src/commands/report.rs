@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use crate::cli::ReportArgs;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let html = vprog_runtime::trace::report::render_report(&args.dir)?;
+    let html = vprog_runtime::trace::report::render_report_with(&args.dir, &[&vprog_planner::record::PlannerReport])?;
     // `-o DIR` or `-o DIR/` writes DIR/report.html (a trailing slash creates DIR).
     let names_dir = args.output.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR);
     if names_dir {

@@ -51,7 +51,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let trace_dir = args.trace.clone().unwrap_or_else(|| default_trace_dir(&args.program));
     let canonical = print_program(&program);
-    let trace_program = TraceProgram { file: Some(&file), source: &source, canonical: &canonical, optimizer: &optimizer, planner: None };
+    let trace_program =
+        TraceProgram { file: Some(&file), source: &source, canonical: &canonical, optimizer: &optimizer, extensions: Default::default() };
     let writing = std::time::Instant::now();
     write_trace(&trace_dir, &trace_program, &inputs, &outcome).context("cannot write the trace")?;
     tracing::info!("trace written to {} in {:.2} s", trace_dir.display(), writing.elapsed().as_secs_f64());

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use vprog_planner::record::{self, PlannerRecord};
 use vprog_runtime::trace::{read_trace, TraceStep};
 
 use crate::cli::TraceCommand;
@@ -58,7 +59,8 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         (None, Some(e)) => outln!("failed{}: {}", e.step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(), e.message),
         (None, None) => {}
     }
-    match trace.planner.as_ref().and_then(|p| p["reasoning"]["seconds"].as_f64()) {
+    let planner = trace.extensions.get(record::KEY).map(PlannerRecord::from_json);
+    match planner.as_ref().and_then(|p| p.as_ref().ok()?.reasoning_seconds()) {
         // `ask`: the final run reuses what the reasoning computed.
         Some(secs) => outln!(
             "run {}: answered in {secs:.1} s of reasoning; this final run of the chosen program took {:.0} ms from the step cache",
@@ -67,69 +69,40 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         ),
         None => outln!("run {} in {:.0} ms", trace.run_id, trace.wall_ms),
     }
-    if let Some(p) = &trace.planner {
-        show_planner(p);
+    match planner {
+        Some(Ok(p)) => show_planner(&p),
+        Some(Err(e)) => errln!("\nplanner: {e}"),
+        None => {}
+    }
+    for (key, record) in trace.extensions.iter().filter(|(k, _)| k.as_str() != record::KEY) {
+        let schema = record.get("schema").and_then(serde_json::Value::as_str).unwrap_or("no schema");
+        outln!("\n{key}: a record ({schema}) this vprog does not show");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The planner's part of a trace (`vprog ask`): the search tree with each
-/// node's visits and mean reward, each rollout's program and outcome, the vote.
-fn show_planner(p: &serde_json::Value) {
-    let reasoning = vprog_runtime::trace::report::reasoning_lines(p);
+/// The planner's part of a trace (`vprog ask`): the reasoning, then the
+/// search tree with each node's visits and mean reward, each rollout's
+/// program and outcome, and the vote.
+fn show_planner(p: &PlannerRecord) {
+    let reasoning = p.reasoning_lines();
     if !reasoning.is_empty() {
         outln!("\nreasoning:");
         for l in reasoning {
             outln!("  {l}");
         }
     }
-    let search = &p["search"];
-    if search.is_null() {
+    if p.search().is_none() {
         return;
     }
-    outln!("\nplanner: {}", vprog_runtime::trace::report::planner_summary(p));
-    let empty = Vec::new();
-    let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);
-    let rollouts = search["tree"]["rollouts"].as_array().unwrap_or(&empty);
+    outln!("\nplanner: {}", p.summary());
     outln!("search tree (node: visits, mean reward; rollouts below their node):");
-    if !nodes.is_empty() {
-        show_node(nodes, rollouts, 0, 1);
+    for l in p.tree_lines() {
+        outln!("{l}");
     }
-    let votes: Vec<String> = search["votes"]
-        .as_array()
-        .unwrap_or(&empty)
-        .iter()
-        .map(|v| {
-            format!("{} = {:.2} ({} rollouts)", v["answer"].as_str().unwrap_or("?"), v["weight"].as_f64().unwrap_or(0.0), v["rollouts"])
-        })
-        .collect();
+    let votes = p.vote_lines();
     if !votes.is_empty() {
         outln!("votes: {}", votes.join("; "));
-    }
-}
-
-fn show_node(nodes: &[serde_json::Value], rollouts: &[serde_json::Value], id: usize, depth: usize) {
-    let Some(n) = nodes.get(id) else { return };
-    let pad = "  ".repeat(depth);
-    let visits = n["visits"].as_u64().unwrap_or(0);
-    let mean = if visits > 0 { n["value"].as_f64().unwrap_or(0.0) / visits as f64 } else { 0.0 };
-    let step = n["step"].as_str().unwrap_or("");
-    let label = if id == 0 { "(empty program)".to_string() } else { step.lines().collect::<Vec<_>>().join(" ; ") };
-    outln!("{pad}[{id}] {label}   {visits} visits, mean {mean:.2}");
-    for r in n["rollouts"].as_array().into_iter().flatten().filter_map(|r| r.as_u64()) {
-        let Some(r) = rollouts.get(r as usize) else { continue };
-        let outcome = match (r["answer"].as_str(), r["error"].as_str()) {
-            (Some(a), _) => format!("answer {a:?}, confidence {:.2}", r["confidence"].as_f64().unwrap_or(0.0)),
-            (None, Some(e)) => format!("no answer: {}", e.lines().next().unwrap_or("")),
-            _ => "no answer".to_string(),
-        };
-        outln!("{pad}  ↳ rollout: reward {:.2}, {outcome}", r["reward"].as_f64().unwrap_or(0.0));
-        for line in r["program"].as_str().unwrap_or("").lines() {
-            outln!("{pad}      {line}");
-        }
-    }
-    for c in n["children"].as_array().into_iter().flatten().filter_map(|c| c.as_u64()) {
-        show_node(nodes, rollouts, c as usize, depth + 1);
     }
 }
 

@@ -11,7 +11,7 @@ mod artifacts;
 pub mod report;
 pub mod schema;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -63,9 +63,9 @@ pub struct TraceProgram<'a> {
     pub canonical: &'a str,
     /// Optimizer report.
     pub optimizer: &'a [(&'static str, usize)],
-    /// How the program was planned, when a planner wrote it (`vprog ask`):
-    /// the attempts with their diagnostics, the search tree, the vote.
-    pub planner: Option<serde_json::Value>,
+    /// Records of the stages before the run, by name (the planner's:
+    /// `planner`), stored as given.
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TraceError + '_ {
@@ -151,7 +151,8 @@ pub fn write_trace(dir: &Path, program: &TraceProgram<'_>, inputs: &RunInputs, o
         error,
         optimizer: program.optimizer.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
         steps,
-        planner: program.planner.clone(),
+        extensions: program.extensions.clone(),
+        legacy_planner: None,
     };
     let path = dir.join("trace.json");
     let json = serde_json::to_vec_pretty(&trace).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
@@ -165,9 +166,12 @@ pub fn write_trace(dir: &Path, program: &TraceProgram<'_>, inputs: &RunInputs, o
 pub fn read_trace(dir: &Path) -> Result<Trace, TraceError> {
     let path = if dir.is_dir() { dir.join("trace.json") } else { dir.to_path_buf() };
     let bytes = std::fs::read(&path).map_err(io_err(&path))?;
-    let trace: Trace = serde_json::from_slice(&bytes).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
-    if trace.schema != SCHEMA {
-        return Err(TraceError::Format { path, reason: format!("schema `{}`, this vprog reads `{SCHEMA}`", trace.schema) });
+    let mut trace: Trace = serde_json::from_slice(&bytes).map_err(|e| TraceError::Format { path: path.clone(), reason: e.to_string() })?;
+    if !READABLE.contains(&trace.schema.as_str()) {
+        return Err(TraceError::Format { path, reason: format!("schema `{}`, this vprog reads {}", trace.schema, READABLE.join(" and ")) });
+    }
+    if let Some(planner) = trace.legacy_planner.take() {
+        trace.extensions.entry("planner".into()).or_insert(planner);
     }
     Ok(trace)
 }

@@ -10,8 +10,10 @@
 //! options, subtitles, OCR text, labels, paths, error messages) reaches the
 //! page through minijinja's HTML auto-escaping. The template never uses
 //! `|safe`; the only values marked safe are the data URIs built here from
-//! base64 text, which cannot contain markup. Files are read only at relative
-//! paths inside the trace directory, and only real JPEGs are inlined.
+//! base64 text, which cannot contain markup, and the sections of trace
+//! extensions, which their [`ReportExtension`] renders with the same
+//! auto-escaping. Files are read only at relative paths inside the trace
+//! directory, and only real JPEGs are inlined.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -64,9 +66,29 @@ const REPORT_MAP_ELEMENTS: usize = 24;
 /// directory, garbage or foreign `trace.json`), or an I/O error naming `dir`
 /// if the page template fails to render (a bug).
 pub fn render_report(dir: &Path) -> Result<String, TraceError> {
+    render_report_with(dir, &[])
+}
+
+/// A reader of one trace extension (a record another stage stored in the
+/// trace, such as the planner's): it renders the extension's section of
+/// the report. The runtime itself never reads an extension.
+pub trait ReportExtension {
+    /// The extension's name in the trace (`planner`).
+    fn key(&self) -> &str;
+    /// The section's HTML, every value from the record escaped; or why the
+    /// record cannot be read (shown as a note instead).
+    fn html(&self, record: &Json) -> Result<String, String>;
+    /// Seconds the answer took in all, when the run the trace records is
+    /// only its last part (a re-run of the program a search chose).
+    fn answered_in_seconds(&self, record: &Json) -> Option<f64>;
+}
+
+/// [`render_report`], with the sections of the extensions `extensions` can
+/// read; any other extension is named in a note.
+pub fn render_report_with(dir: &Path, extensions: &[&dyn ReportExtension]) -> Result<String, TraceError> {
     let trace = read_trace(dir)?;
     let base = if dir.is_dir() { dir.to_path_buf() } else { dir.parent().map(Path::to_path_buf).unwrap_or_default() };
-    let page = Builder::new(&trace, base).page();
+    let page = Builder::new(&trace, base).page(extensions);
     let fail = |e: minijinja::Error| TraceError::Io {
         path: dir.to_path_buf(),
         source: std::io::Error::other(format!("cannot render the report: {e:#}")),
@@ -99,157 +121,17 @@ struct Page {
     optimizer: Vec<(String, usize)>,
     timeline: Timeline,
     steps: Vec<StepView>,
-    planner: Option<PlannerView>,
+    sections: Vec<SectionView>,
 }
 
-/// The planner's search (`vprog ask`), flattened for the template.
+/// One trace extension's section.
 #[derive(Serialize)]
-struct PlannerView {
-    summary: String,
-    reasoning: Vec<String>,
-    has_search: bool,
-    nodes: Vec<SearchNodeView>,
-    votes: Vec<(String, String, u64)>,
-}
-
-#[derive(Serialize)]
-struct SearchNodeView {
-    id: u64,
-    indent: usize,
-    step: String,
-    visits: u64,
-    mean: String,
-    rollouts: Vec<RolloutView>,
-}
-
-#[derive(Serialize)]
-struct RolloutView {
-    reward: String,
-    outcome: String,
-    program: String,
-}
-
-/// One line on a trace's planner section: backend, decoding, strategy and
-/// what the search spent.
-pub fn planner_summary(p: &serde_json::Value) -> String {
-    let search = &p["search"];
-    let spent = &search["spent"];
-    format!(
-        "{} ({}), {} search: {} iterations, {} LLM calls, {} module executions + {} cache hits, {} invalid programs",
-        p["backend"].as_str().unwrap_or("?"),
-        if p["constrained"].as_bool().unwrap_or(false) { "constrained decoding" } else { "unconstrained" },
-        search["strategy"].as_str().unwrap_or("?"),
-        search["tree"]["iterations"],
-        spent["llm_calls"],
-        spent["executions"],
-        spent["cached_steps"],
-        spent["invalid"],
-    )
-}
-
-/// Fast–slow reasoning in a few lines (`vprog ask`): which path answered
-/// and why, each path's answer, the parameter search's trials. Empty for
-/// traces written before fast–slow reasoning.
-pub fn reasoning_lines(p: &serde_json::Value) -> Vec<String> {
-    let r = &p["reasoning"];
-    if r.is_null() {
-        return Vec::new();
-    }
-    let mut out = vec![format!(
-        "path {} (mode {}, θ {:.3} from {}): {}",
-        r["path"].as_str().unwrap_or("none"),
-        r["mode"].as_str().unwrap_or("?"),
-        r["theta"]["value"].as_f64().unwrap_or(0.0),
-        r["theta"]["source"].as_str().unwrap_or("?"),
-        r["reason"].as_str().unwrap_or("")
-    )];
-    let path_line = |name: &str, v: &serde_json::Value, secs: &serde_json::Value, calls: &serde_json::Value| {
-        let what = match (v["answer"].as_str(), v["error"].as_str()) {
-            // The answer's summary already quotes the option and its confidence.
-            (Some(a), _) if a.contains("(confidence ") => format!("answer {a}"),
-            (Some(a), _) => format!("answer {a}, confidence {:.3}", v["confidence"].as_f64().unwrap_or(0.0)),
-            (None, Some(e)) => format!("no answer: {}", e.lines().next().unwrap_or("")),
-            _ => "no answer".into(),
-        };
-        format!("{name}: {what} ({:.1} s, {} language-model requests)", secs.as_f64().unwrap_or(0.0), calls)
-    };
-    if !r["fast"].is_null() {
-        out.push(path_line("fast path", &r["fast"], &r["fast_seconds"], &r["fast_llm_calls"]));
-    }
-    if !r["slow"].is_null() {
-        out.push(path_line("slow path", &r["slow"], &r["slow_seconds"], &r["slow_llm_calls"]));
-    } else if let Some(e) = r["slow_error"].as_str() {
-        out.push(format!("slow path: no answer: {}", e.lines().next().unwrap_or("")));
-    }
-    if let Some(trials) = r["params"]["trials"].as_array() {
-        let kept = r["params"]["kept"].as_u64().unwrap_or(0) as usize;
-        for (i, t) in trials.iter().enumerate() {
-            let ro = &t["rollout"];
-            let what = match ro["answer"].as_str() {
-                Some(a) if a.contains("(confidence ") => a.to_string(),
-                Some(a) => format!("{a} at {:.3}", ro["confidence"].as_f64().unwrap_or(0.0)),
-                None => format!("no answer ({})", ro["error"].as_str().and_then(|e| e.lines().next()).unwrap_or("")),
-            };
-            out.push(format!(
-                "parameter search: {} -> {what}{}",
-                t["change"].as_str().unwrap_or("?"),
-                if i == kept { "  [kept]" } else { "" }
-            ));
-        }
-    }
-    out
-}
-
-/// The search tree in depth-first order, each node with its rollouts.
-fn planner_view(p: &serde_json::Value) -> PlannerView {
-    let search = &p["search"];
-    let summary = planner_summary(p);
-    let reasoning = reasoning_lines(p);
-    let has_search = !search.is_null();
-    let empty = Vec::new();
-    let nodes = search["tree"]["nodes"].as_array().unwrap_or(&empty);
-    let rollouts = search["tree"]["rollouts"].as_array().unwrap_or(&empty);
-    let mut out = Vec::new();
-    let mut stack = vec![(0u64, 0usize)];
-    while let Some((id, depth)) = stack.pop() {
-        let Some(n) = nodes.get(id as usize) else { continue };
-        let visits = n["visits"].as_u64().unwrap_or(0);
-        let mean = if visits > 0 { n["value"].as_f64().unwrap_or(0.0) / visits as f64 } else { 0.0 };
-        let rs = n["rollouts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| rollouts.get(r.as_u64()? as usize))
-            .map(|r| RolloutView {
-                reward: format!("{:.2}", r["reward"].as_f64().unwrap_or(0.0)),
-                outcome: match (r["answer"].as_str(), r["error"].as_str()) {
-                    (Some(a), _) => format!("answer {a:?}, confidence {:.2}", r["confidence"].as_f64().unwrap_or(0.0)),
-                    (None, Some(e)) => format!("no answer: {e}"),
-                    _ => "no answer".into(),
-                },
-                program: r["program"].as_str().unwrap_or("").to_string(),
-            })
-            .collect();
-        let step = if id == 0 { "(empty program)".to_string() } else { n["step"].as_str().unwrap_or("").to_string() };
-        out.push(SearchNodeView { id, indent: depth * 18, step, visits, mean: format!("{mean:.2}"), rollouts: rs });
-        let children: Vec<u64> = n["children"].as_array().into_iter().flatten().filter_map(|c| c.as_u64()).collect();
-        for c in children.into_iter().rev() {
-            stack.push((c, depth + 1));
-        }
-    }
-    let votes = search["votes"]
-        .as_array()
-        .unwrap_or(&empty)
-        .iter()
-        .map(|v| {
-            (
-                v["answer"].as_str().unwrap_or("?").to_string(),
-                format!("{:.2}", v["weight"].as_f64().unwrap_or(0.0)),
-                v["rollouts"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    PlannerView { summary, reasoning, has_search, nodes: out, votes }
+struct SectionView {
+    key: String,
+    /// Rendered by its [`ReportExtension`].
+    html: Option<minijinja::Value>,
+    /// Why it is not rendered.
+    note: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -475,8 +357,10 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn page(mut self) -> Page {
+    fn page(mut self, extensions: &[&dyn ReportExtension]) -> Page {
         let t = self.trace;
+        let reader = |key: &str| extensions.iter().find(|e| e.key() == key);
+        let answered_in = t.extensions.iter().find_map(|(k, v)| reader(k)?.answered_in_seconds(v));
         let all = t.all_steps();
         let count = |f: &dyn Fn(&TraceStep) -> bool| all.iter().filter(|s| f(s)).count();
         let mut counts = format!(
@@ -502,7 +386,7 @@ impl<'a> Builder<'a> {
             created: utc(t.created_unix_ms),
             ok: t.status == "ok",
             status: t.status.clone(),
-            wall: match t.planner.as_ref().and_then(|p| p["reasoning"]["seconds"].as_f64()) {
+            wall: match answered_in {
                 // `ask`: the final run reuses what the reasoning computed.
                 Some(secs) => {
                     format!("{} of reasoning; the final run of the chosen program {} from the step cache", ms(secs * 1000.0), ms(t.wall_ms))
@@ -540,7 +424,22 @@ impl<'a> Builder<'a> {
             optimizer: t.optimizer.clone(),
             timeline: self.timeline(),
             steps: t.steps.iter().map(|s| self.step(s)).collect(),
-            planner: t.planner.as_ref().map(planner_view),
+            sections: t
+                .extensions
+                .iter()
+                .map(|(key, record)| match reader(key).map(|r| r.html(record)) {
+                    Some(Ok(html)) => SectionView { key: key.clone(), html: Some(minijinja::Value::from_safe_string(html)), note: None },
+                    Some(Err(e)) => SectionView { key: key.clone(), html: None, note: Some(e) },
+                    None => SectionView {
+                        key: key.clone(),
+                        html: None,
+                        note: Some(format!(
+                            "this trace holds a `{key}` record ({}) that this report does not show",
+                            record.get("schema").and_then(Json::as_str).unwrap_or("no schema")
+                        )),
+                    },
+                })
+                .collect(),
         }
     }
 

@@ -5,7 +5,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Schema identifier written into every trace; bump the suffix on breaking changes.
-pub const SCHEMA: &str = "vprog.trace/1";
+pub const SCHEMA: &str = "vprog.trace/2";
+
+/// Schemas [`read_trace`](super::read_trace) reads: `vprog.trace/1` kept the
+/// planner's record in a top-level `planner` field, now the extension
+/// `planner`.
+pub const READABLE: [&str; 2] = ["vprog.trace/1", SCHEMA];
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,10 +39,16 @@ pub struct Trace {
     pub optimizer: Vec<(String, usize)>,
     /// Every step in execution order.
     pub steps: Vec<TraceStep>,
-    /// How the program was planned (`vprog ask`): attempts, diagnostics,
-    /// search tree and vote, as the planner wrote them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub planner: Option<serde_json::Value>,
+    /// Records of the stages before the run, by name, each versioned by its
+    /// own writer and stored as written: `planner` (how the program was
+    /// planned, `vprog ask`). The runtime does not read them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, serde_json::Value>,
+    /// The planner record of a `vprog.trace/1` trace, never written:
+    /// [`read_trace`](super::read_trace) moves it into `extensions`, so it is
+    /// `None` in every trace read that way.
+    #[serde(default, rename = "planner", skip_serializing)]
+    pub legacy_planner: Option<serde_json::Value>,
 }
 
 /// The program that ran.
