@@ -3,6 +3,9 @@
 //! memory, warm disk), and within one process (memory cache, as the planner
 //! sees it). Target: at least 20x faster.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 mod common;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};

@@ -4,6 +4,9 @@
 //!
 //! `VPROG_MODELS=/work/models cargo bench --bench choose`
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;

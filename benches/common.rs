@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vprog_runtime::cache::Cache;
+use vprog_runtime::dataflow::Dataflow;
 use vprog_runtime::exec::{ExecConfig, Executor, RunInputs, RunOutcome};
-use vprog_runtime::plan::LogicalPlan;
 
 /// A media file, or a panic telling how to fetch it.
 pub fn media(rel: &str) -> PathBuf {
@@ -18,17 +18,17 @@ pub fn media(rel: &str) -> PathBuf {
 }
 
 /// Parses, checks and optimises a program against the built-in modules.
-pub fn plan(src: &str) -> LogicalPlan {
+pub fn plan(src: &str) -> Dataflow {
     let registry = vprog_modules::registry();
     let program = vprog_grammar::parse(src).expect("benchmark program parses");
     let out = vprog_runtime::check::check(&program, &registry);
     let mut plan = out.plan.unwrap_or_else(|| panic!("benchmark program checks: {:?}", out.diagnostics));
-    vprog_runtime::plan::optimize(&mut plan);
+    vprog_runtime::dataflow::optimize(&mut plan);
     plan
 }
 
 /// Runs a plan with a given cache; panics if the run fails.
-pub fn run(rt: &tokio::runtime::Runtime, plan: &LogicalPlan, inputs: &RunInputs, cache: impl Into<Arc<Cache>>) -> RunOutcome {
+pub fn run(rt: &tokio::runtime::Runtime, plan: &Dataflow, inputs: &RunInputs, cache: impl Into<Arc<Cache>>) -> RunOutcome {
     let exec = Executor::new(cache.into(), ExecConfig::default());
     let out = rt.block_on(exec.run(plan, inputs));
     if let Err(e) = &out.result {

@@ -19,6 +19,9 @@
 //!
 //! `cargo bench --bench detect`. Target: frames/s ≥ 1.0× TF.js's.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 //! The fast path's time on real video, with warm models: the first minute of
 //! Big Buck Bunny (1280x720, cut with ffmpeg into a temporary file; music, no
 //! speech, titles) and the whole 10-minute film. Each iteration runs the
-//! fast program (`planner::reason::fast_program`) on a fresh step cache, so
+//! fast program (`planner::fast_slow::fast_program`) on a fresh step cache, so
 //! every step is computed; models stay loaded between iterations, as in a
 //! `vprog eval` run. Before measuring, one run per video prints the time of
 //! every stage (decode, OCR, shots, detection, speech, answer). The 1-minute
@@ -11,14 +11,17 @@
 //! `cargo bench --bench fast_path` (`-- 1min` or `-- 10min` for one video).
 //! Targets (2 cores): ≤ 10 s for the 1-minute 720p video, ≤ 60 s for the 10-minute one.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use vprog_planner::fast_slow::{fast_program, ReasonConfig};
 use vprog_planner::prompt::{Question, VideoFacts};
-use vprog_planner::reason::{fast_program, ReasonConfig};
 use vprog_runtime::cache::Cache;
 use vprog_runtime::exec::{ExecConfig, Executor, RunInputs};
 use vprog_runtime::value::VideoRef;
@@ -81,7 +84,7 @@ fn bench(c: &mut Criterion) {
             let parsed = vprog_grammar::parse(&program).expect("the fast program parses");
             let out = vprog_runtime::check::check(&parsed, &registry);
             let mut plan = out.plan.unwrap_or_else(|| panic!("the fast program checks: {:?}", out.diagnostics));
-            vprog_runtime::plan::optimize(&mut plan);
+            vprog_runtime::dataflow::optimize(&mut plan);
             plan
         };
         if !benching {

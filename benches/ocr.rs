@@ -13,6 +13,9 @@
 //!
 //! `cargo bench --bench ocr`. Target: PP-OCR frames/s ≥ 1.0× onnxruntime's.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -8,6 +8,9 @@
 //!
 //! `VPROG_MODELS=/work/models cargo bench --bench planner`
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::path::Path;
 use std::sync::Arc;
 

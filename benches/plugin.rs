@@ -9,6 +9,9 @@
 //! The plugins are built by `bash scripts/build-plugins.sh` (the test suite
 //! does it too). `cargo bench --bench plugin`
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 mod common;
 
 use std::path::Path;

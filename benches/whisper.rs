@@ -6,6 +6,9 @@
 //! Needs `VPROG_MODELS` holding `whisper-tiny.en` (`vprog models fetch
 //! whisper-tiny.en`) and the media of `bash scripts/fetch-media.sh`.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 mod common;
 
 use std::sync::Arc;

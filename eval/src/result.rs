@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use vprog_planner::calibrate::Observation;
+use vprog_planner::fast_slow::{AnswerPath, Reasoning};
 use vprog_planner::mcts::Rollout;
-use vprog_planner::reason::{Path, Reasoning};
 
 use crate::set::Item;
 
@@ -44,7 +44,7 @@ pub struct ItemResult {
     /// Whether it was right.
     pub correct: bool,
     /// Which path answered.
-    pub path: Option<Path>,
+    pub path: Option<AnswerPath>,
     /// Why.
     pub reason: String,
     /// The answer's confidence.

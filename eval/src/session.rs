@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use vprog_planner::fast_slow::{final_run, reason, ReasonConfig, Reasoning};
 use vprog_planner::prompt::{Question, VideoFacts};
-use vprog_planner::reason::{final_run, reason, ReasonConfig, Reasoning};
 use vprog_planner::record::{self, PlannerRecord};
 use vprog_planner::Planner;
 use vprog_runtime::cache::Cache;

@@ -130,7 +130,7 @@ mod tests {
     use super::*;
     use crate::result::failed_item;
     use crate::set::tests::sample_item;
-    use vprog_planner::reason::Path as ReasonPath;
+    use vprog_planner::fast_slow::AnswerPath;
 
     #[test]
     fn summaries_count_per_type_and_path() {
@@ -138,7 +138,7 @@ mod tests {
         let mut right = failed_item(&item, "e".into(), 1.0);
         right.error = None;
         right.correct = true;
-        right.path = Some(ReasonPath::Fast);
+        right.path = Some(AnswerPath::Fast);
         let wrong = failed_item(&sample_item("a", "count"), "no video".into(), 3.0);
         let s = summarise(&[right, wrong]);
         assert_eq!((s.overall.items, s.overall.correct, s.errors), (2, 1, 1));

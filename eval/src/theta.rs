@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use vprog_planner::calibrate::{calibrate, Calibration, CostBudget, SHIPPED};
-use vprog_planner::reason::Theta;
+use vprog_planner::fast_slow::Theta;
 
 use crate::result::{observation, ItemResult};
 use crate::{write_atomic, Error};

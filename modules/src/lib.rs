@@ -8,15 +8,15 @@
 //! - [`vision`]: OCR (Tesseract), people and face detection (OpenCV), tracking.
 //! - [`llm`]: answer selection and free text with a local GGUF language model,
 //!   and the rendering of evidence into a token-budgeted context.
-//! - [`reasoning`]: counting, filtering, temporal relations, selection and the
+//! - [`symbolic`]: counting, filtering, temporal relations, selection and the
 //!   operators of the language.
 
 pub mod llm;
 pub mod model_store;
-pub mod reasoning;
 pub mod retrieval;
 pub mod speech;
 pub mod subtitles;
+pub mod symbolic;
 pub mod video;
 pub mod vision;
 
@@ -41,6 +41,6 @@ pub fn registry_with(store: Arc<ModelStore>) -> Registry {
     speech::register(&mut r, &store);
     vision::register(&mut r, &store);
     llm::register(&mut r, &store);
-    reasoning::register(&mut r);
+    symbolic::register(&mut r);
     r
 }

@@ -297,7 +297,7 @@ fn person_masks_cover_the_labelled_people_on_the_test_videos() {
 fn registry(store: ModelStore) -> Registry {
     let mut r = Registry::new();
     vprog_modules::vision::register(&mut r, &Arc::new(store));
-    vprog_modules::reasoning::register(&mut r);
+    vprog_modules::symbolic::register(&mut r);
     r
 }
 

@@ -53,7 +53,7 @@ fn sample_at(video: &Arc<VideoRef>, times: &[f64]) -> Arc<Vec<Frame>> {
 fn registry() -> Registry {
     let mut r = Registry::new();
     vprog_modules::vision::register(&mut r, &Arc::new(ModelStore::from_env()));
-    vprog_modules::reasoning::register(&mut r);
+    vprog_modules::symbolic::register(&mut r);
     r
 }
 

@@ -1,10 +1,10 @@
 //! Calibrating θ, the fast-confidence threshold of fast–slow reasoning.
 //!
 //! `vprog calibrate` runs a labelled set with both paths on every question
-//! ([`crate::reason::Mode::Compare`]); each question becomes an
+//! ([`crate::fast_slow::Mode::Compare`]); each question becomes an
 //! [`Observation`]: the fast and slow confidences, whether each answer was
 //! right, and what each path cost. Because `auto` decides from those
-//! confidences alone ([`crate::reason::decide`]), its accuracy and cost at
+//! confidences alone ([`crate::fast_slow::decide`]), its accuracy and cost at
 //! any θ follow exactly from the observations ([`simulate`]): the fast path
 //! always runs, the slow path runs (and is paid for) when the fast
 //! confidence is below θ. [`calibrate`] sweeps θ over the midpoints between
@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::reason::{decide, runs_slow, Mode, Path};
+use crate::fast_slow::{decide, runs_slow, AnswerPath, Mode};
 
 /// One labelled question answered by both paths.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,15 +130,15 @@ pub fn simulate(obs: &[Observation], theta: f64, budget: &CostBudget) -> Point {
         }
         let slow = if slow_ran { o.slow } else { None };
         let correct = match decide(Mode::Auto, theta, o.fast, slow) {
-            Some(Path::Fast) => {
+            Some(AnswerPath::Fast) => {
                 paths[0] += 1;
                 o.fast_correct
             }
-            Some(Path::Slow) => {
+            Some(AnswerPath::Slow) => {
                 paths[1] += 1;
                 o.slow_correct
             }
-            Some(Path::Fallback) => {
+            Some(AnswerPath::Fallback) => {
                 paths[2] += 1;
                 o.fast_correct
             }

@@ -21,13 +21,13 @@
 pub mod backend;
 pub mod calibrate;
 pub mod constraint;
+pub mod fast_slow;
 pub mod local;
 pub mod mcts;
 pub mod openai;
 pub mod params;
 pub mod plan;
 pub mod prompt;
-pub mod reason;
 pub mod record;
 pub mod scripted;
 pub mod search;

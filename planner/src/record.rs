@@ -7,10 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fast_slow::{ReasonConfig, Reasoning};
 use crate::mcts::{Node, Rollout, Tree};
 use crate::plan::{Planner, PlannerConfig};
 use crate::prompt::Question;
-use crate::reason::{ReasonConfig, Reasoning};
 use crate::search::SearchOutcome;
 
 /// The schema of the record.

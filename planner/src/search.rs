@@ -151,7 +151,7 @@ pub async fn run_program(
         let error = render_findings(&checked.findings, &program);
         return (failed(program, error, serde_json::json!({"valid": false})), StepCounts::default());
     };
-    vprog_runtime::plan::optimize(&mut plan);
+    vprog_runtime::dataflow::optimize(&mut plan);
     let outcome: RunOutcome = executor.run(&plan, inputs).await;
     let n = count_steps(&outcome.steps, registry);
     let details = serde_json::json!({"valid": true, "executions": n.computed, "cached_steps": n.cached, "cheap_calls": n.cheap, "llm_steps": n.llm, "ms": outcome.wall.as_secs_f64() * 1000.0});

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use vprog_grammar::{parse, Diagnostic, Program, Span};
 use vprog_runtime::check::check;
-use vprog_runtime::plan::LogicalPlan;
+use vprog_runtime::dataflow::Dataflow;
 use vprog_runtime::{Registry, Type};
 
 /// One problem found in a candidate program, located for the model and the trace.
@@ -59,7 +59,7 @@ pub struct Checked {
     /// The parsed program, when it parsed.
     pub program: Option<Program>,
     /// The lowered plan, when valid.
-    pub plan: Option<LogicalPlan>,
+    pub plan: Option<Dataflow>,
     /// The answer's static type, when valid.
     pub answer_type: Option<Type>,
 }

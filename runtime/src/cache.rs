@@ -1,7 +1,7 @@
 //! The content-addressed step cache.
 //!
 //! A step's key hashes its module, version, constant parameters and the keys
-//! of its inputs (see [`crate::plan::fingerprints`]); inputs hash their
+//! of its inputs (see [`crate::dataflow::fingerprints`]); inputs hash their
 //! content (a video by its file bytes). Results live in memory for the
 //! process and, for modules whose policy is [`CachePolicy::Disk`], on disk
 //! under `<root>/<video hash>/`, so a later run of the same or an overlapping

@@ -2,9 +2,9 @@
 //!
 //! The pipeline, one stage per module:
 //! 1. [`check`]: a parsed program is type-checked against module
-//!    [`Signature`](module::Signature)s and lowered to a [`plan::LogicalPlan`]
+//!    [`Signature`](module::Signature)s and lowered to a [`dataflow::Dataflow`]
 //!    (a petgraph DAG).
-//! 2. [`plan::optimize`]: named passes merge identical steps and drop dead ones.
+//! 2. [`dataflow::optimize`]: named passes merge identical steps and drop dead ones.
 //! 3. [`exec`]: the plan runs on tokio, independent steps in parallel, each
 //!    result content-addressed in the [`cache`].
 //! 4. [`trace`]: every step's inputs, parameters, output, timing and evidence
@@ -14,8 +14,8 @@ pub mod module;
 
 pub mod cache;
 pub mod check;
+pub mod dataflow;
 pub mod exec;
-pub mod plan;
 pub mod registry;
 pub mod trace;
 

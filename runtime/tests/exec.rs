@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use vprog_runtime::cache::{Cache, CacheStatus};
+use vprog_runtime::dataflow::optimize;
 use vprog_runtime::exec::{ExecConfig, ExecError, Executor, RunInputs, StepRecord, StepStatus};
 use vprog_runtime::module::{CachePolicy, Param, ParamType, Returns, Signature};
-use vprog_runtime::plan::optimize;
 use vprog_runtime::{Args, Module, ModuleError, Registry, StepContext, Type, Value};
 
 /// `nap(ms, tag)`: sleeps, counts its calls, returns `ms`.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use vprog_planner::reason::Reasoning;
+use vprog_planner::fast_slow::Reasoning;
 use vprog_runtime::exec::RunOutcome;
 
 use crate::cli::AskArgs;
@@ -14,7 +14,7 @@ use crate::cli::AskArgs;
 pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let video = vprog_modules::video::open_video(&args.question.video, args.question.subtitles.as_deref()).map_err(anyhow::Error::from)?;
     let question = super::llm::question(&args.question, &video)?;
-    let session = super::reason::session(&args.reason, super::reason::config(&args.reason)?, !args.json)?;
+    let session = super::session::session(&args.reason, super::session::config(&args.reason)?, !args.json)?;
     let trace = args.trace.clone().unwrap_or_else(new_trace_dir);
     let (reasoning, run) = session.answer(video, &question, &trace)?;
 

@@ -25,7 +25,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         } else {
             super::print_diagnostics(&file, &source, &diagnostics);
             if let (true, Some(mut plan)) = (args.dot, plan) {
-                vprog_runtime::plan::optimize(&mut plan);
+                vprog_runtime::dataflow::optimize(&mut plan);
                 out!("{}", plan.to_dot());
             } else if !diagnostics.iter().any(|d| d.is_error()) {
                 errln!("{file}: ok");

@@ -11,7 +11,7 @@ use vprog_eval::summary::{summarise, write_summary, Summary};
 use vprog_eval::{run_set, ItemResult, Progress, RunSpec};
 use vprog_planner::calibrate::CostBudget;
 
-use super::reason::{config, mode_name, session};
+use super::session::{config, mode_name, session};
 use crate::cli::{CalibrateArgs, EvalArgs, EvalSummaryArgs, ReasonArgs, ReasonMode};
 
 /// Runs (or resumes) `set` into `out`, with a progress bar.

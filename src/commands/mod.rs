@@ -9,9 +9,9 @@ mod models;
 mod modules;
 mod plan;
 mod plugin;
-mod reason;
 mod report;
 mod run;
+mod session;
 mod trace;
 
 use std::path::Path;

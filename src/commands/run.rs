@@ -33,7 +33,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let Some(mut plan) = checked.plan else {
         return Ok(ExitCode::from(1));
     };
-    let optimizer = vprog_runtime::plan::optimize(&mut plan);
+    let optimizer = vprog_runtime::dataflow::optimize(&mut plan);
 
     let video = vprog_modules::video::open_video(&args.video, args.subtitles.as_deref()).map_err(anyhow::Error::from)?;
     let inputs = RunInputs { video: Some(video), question: args.question.clone(), options: args.options.clone() };

@@ -62,9 +62,9 @@ use vprog_llm::KvCache;
 use super::render::{note_render, render_with, Ranker, RenderOptions};
 use super::{chatml, evidence_arg, int_arg, llm_error, load_llm, model_arg, Llm, DEFAULT_MODEL};
 use crate::model_store::ModelStore;
-use crate::reasoning::choose::softmax;
 use crate::retrieval::embed::Embedder;
 use crate::retrieval::relevance::relevance;
+use crate::symbolic::choose::softmax;
 use vprog_models::catalog;
 
 /// The system message of `choose`.

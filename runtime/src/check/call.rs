@@ -6,8 +6,8 @@ use std::sync::Arc;
 use vprog_grammar::{print_expr, Arg, Diagnostic, Expr, Ident, Span};
 
 use super::{Checker, Lowered, ParamMap};
+use crate::dataflow::{Node, Op, Slot};
 use crate::module::{Constraint, Module, Param, ParamType, Returns, Signature};
-use crate::plan::{Node, Op, Slot};
 use crate::types::Type;
 use crate::value::Value;
 

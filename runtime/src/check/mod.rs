@@ -1,5 +1,5 @@
 //! Static checking: a parsed program is type-checked against module
-//! signatures and lowered to a [`LogicalPlan`] in one walk (as a SQL planner
+//! signatures and lowered to a [`Dataflow`] in one walk (as a SQL planner
 //! resolves names and types while it builds its logical plan).
 //!
 //! Every error is reported, not just the first: each expression that fails
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use vprog_grammar::{print_expr, Diagnostic, Expr, ExprKind, Literal, Program, Span, StatementKind, UnaryOp};
 
-use crate::plan::{Input, LogicalPlan, MapOutput, Node, Op, Slot};
+use crate::dataflow::{Dataflow, Input, MapOutput, Node, Op, Slot};
 use crate::registry::Registry;
 use crate::types::Type;
 use crate::value::Value;
@@ -26,7 +26,7 @@ use scope::Scopes;
 /// diagnostic (errors and warnings) in source order.
 pub struct CheckOutput {
     /// The lowered program; `None` when any error was found.
-    pub plan: Option<LogicalPlan>,
+    pub plan: Option<Dataflow>,
     /// Errors and warnings.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -46,7 +46,7 @@ pub fn check(program: &Program, registry: &Registry) -> CheckOutput {
     diagnostics.sort_by_key(|d| (d.span().start, d.severity != vprog_grammar::Severity::Error));
     let failed = diagnostics.iter().any(Diagnostic::is_error);
     let plan = match (failed, output) {
-        (false, Some(output)) => Some(LogicalPlan { graph: c.scopes.into_root_graph(), output, filter: None }),
+        (false, Some(output)) => Some(Dataflow { graph: c.scopes.into_root_graph(), output, filter: None }),
         _ => None,
     };
     CheckOutput { plan, diagnostics }
@@ -357,7 +357,7 @@ impl Checker<'_> {
         } else {
             (MapOutput::List, Type::list(body_ty))
         };
-        let body_plan = LogicalPlan { graph: body_graph, output: body_out, filter: filter_node };
+        let body_plan = Dataflow { graph: body_graph, output: body_out, filter: filter_node };
         let src_node = self.materialize(src, source.span, &print_expr(source));
         let node = self.scopes.add_node(Node {
             op: Op::Map { body: Box::new(body_plan), output },

@@ -8,7 +8,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use vprog_grammar::Span;
 
 use super::{empty_graph, Lowered};
-use crate::plan::{Input, Node, Op, Slot};
+use crate::dataflow::{Input, Node, Op, Slot};
 use crate::types::Type;
 
 struct Binding {

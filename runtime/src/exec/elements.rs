@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::plan::MapOutput;
+use crate::dataflow::MapOutput;
 use crate::value::{Clip, Detections, Masks, TimedText, Tracks, Value};
 
 /// The elements a comprehension iterates over.

@@ -25,8 +25,8 @@ use vprog_grammar::Span;
 pub use record::{StepRecord, StepStatus};
 
 use crate::cache::{Cache, CacheStatus};
+use crate::dataflow::{fingerprints, Dataflow, Input, Op, Slot};
 use crate::module::{Args, Device, ModuleError, ParamType, Progress, StepContext};
-use crate::plan::{fingerprints, Input, LogicalPlan, Op, Slot};
 use crate::types::Type;
 use crate::value::{Clip, Value, VideoRef};
 
@@ -225,7 +225,7 @@ impl Executor {
     }
 
     /// Runs `plan` with `inputs`.
-    pub async fn run(&self, plan: &LogicalPlan, inputs: &RunInputs) -> RunOutcome {
+    pub async fn run(&self, plan: &Dataflow, inputs: &RunInputs) -> RunOutcome {
         let t0 = Instant::now();
         let mut leaf_inputs = HashMap::new();
         for n in plan.graph.node_indices() {
@@ -277,7 +277,7 @@ impl Executor {
     }
 }
 
-fn run_plan(inner: Arc<Inner>, plan: Arc<LogicalPlan>, prefix: String, leaves: Leaves) -> BoxFuture<'static, PlanRun> {
+fn run_plan(inner: Arc<Inner>, plan: Arc<Dataflow>, prefix: String, leaves: Leaves) -> BoxFuture<'static, PlanRun> {
     Box::pin(async move {
         let order = plan.topological_order();
         let keys = fingerprints(&plan, &|op| match op {
@@ -422,7 +422,7 @@ fn run_plan(inner: Arc<Inner>, plan: Arc<LogicalPlan>, prefix: String, leaves: L
 
 #[allow(clippy::too_many_arguments)]
 fn complete(
-    plan: &LogicalPlan,
+    plan: &Dataflow,
     n: NodeIndex,
     result: Result<Value, ExecError>,
     record: StepRecord,
@@ -453,7 +453,7 @@ fn complete(
     }
 }
 
-fn blank_record(plan: &LogicalPlan, n: NodeIndex, id: String, key: blake3::Hash, inputs: Vec<(String, String)>) -> StepRecord {
+fn blank_record(plan: &Dataflow, n: NodeIndex, id: String, key: blake3::Hash, inputs: Vec<(String, String)>) -> StepRecord {
     let node = &plan.graph[n];
     let (version, params) = match &node.op {
         Op::Call { module, params, variadic } => {
@@ -494,7 +494,7 @@ fn blank_record(plan: &LogicalPlan, n: NodeIndex, id: String, key: blake3::Hash,
 
 /// Inputs, constants, element, captures and lists: evaluated inline, no task.
 fn evaluate_leaf(
-    plan: &LogicalPlan,
+    plan: &Dataflow,
     n: NodeIndex,
     id: String,
     key: blake3::Hash,
@@ -527,7 +527,7 @@ fn evaluate_leaf(
 
 async fn step(
     inner: Arc<Inner>,
-    plan: Arc<LogicalPlan>,
+    plan: Arc<Dataflow>,
     n: NodeIndex,
     id: String,
     key: blake3::Hash,
@@ -568,7 +568,7 @@ async fn step(
 #[allow(clippy::too_many_arguments)]
 async fn call(
     inner: &Arc<Inner>,
-    plan: &LogicalPlan,
+    plan: &Dataflow,
     n: NodeIndex,
     id: &str,
     key: blake3::Hash,
@@ -683,7 +683,7 @@ async fn call(
 #[allow(clippy::too_many_arguments)]
 async fn map(
     inner: &Arc<Inner>,
-    plan: &LogicalPlan,
+    plan: &Dataflow,
     n: NodeIndex,
     id: &str,
     key: blake3::Hash,
@@ -774,7 +774,7 @@ async fn map(
             None => true,
         };
         if keep {
-            let v = if matches!(output, crate::plan::MapOutput::Filtered(_)) {
+            let v = if matches!(output, crate::dataflow::MapOutput::Filtered(_)) {
                 elements.get(i).cloned()
             } else {
                 run.values.remove(&body.output)

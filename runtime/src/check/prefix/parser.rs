@@ -13,7 +13,7 @@ use vprog_grammar::{MAX_NESTING, MAX_OPERATORS};
 
 use super::ops::accepts;
 use super::{is_ident_char, is_ident_start, lcp, ParamInfo, PrefixChecker, KEYWORDS};
-use crate::plan::Input;
+use crate::dataflow::Input;
 use crate::types::Type;
 
 /// Why parsing stopped. `Ok` is never returned by the top level.

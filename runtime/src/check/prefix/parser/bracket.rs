@@ -3,7 +3,7 @@
 
 use super::{eof, fail, Bracket, Ctx, Parser, Phase, R};
 use crate::check::prefix::{is_ident_start, lcp, KEYWORDS};
-use crate::plan::Input;
+use crate::dataflow::Input;
 
 impl<'a> Parser<'a> {
     /// After `[`: a list or a comprehension, through its `]`.

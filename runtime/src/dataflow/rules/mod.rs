@@ -1,4 +1,4 @@
-//! Rewrite passes over a [`LogicalPlan`], run in a fixed order.
+//! Rewrite passes over a [`Dataflow`], run in a fixed order.
 
 mod drop_dead;
 mod merge_identical;
@@ -6,7 +6,7 @@ mod merge_identical;
 pub use drop_dead::DropDeadSteps;
 pub use merge_identical::MergeIdenticalSteps;
 
-use super::{LogicalPlan, Op};
+use super::{Dataflow, Op};
 
 /// One named rewrite of a plan.
 pub trait OptimizerRule {
@@ -14,7 +14,7 @@ pub trait OptimizerRule {
     fn name(&self) -> &'static str;
 
     /// Rewrites the plan in place; returns how many nodes it changed.
-    fn rewrite(&self, plan: &mut LogicalPlan) -> usize;
+    fn rewrite(&self, plan: &mut Dataflow) -> usize;
 }
 
 /// The rules in the order they run:
@@ -27,7 +27,7 @@ pub fn default_rules() -> Vec<Box<dyn OptimizerRule>> {
 
 /// Runs every default rule over the plan and, recursively, over map bodies.
 /// Returns (rule name, nodes changed) per rule.
-pub fn optimize(plan: &mut LogicalPlan) -> Vec<(&'static str, usize)> {
+pub fn optimize(plan: &mut Dataflow) -> Vec<(&'static str, usize)> {
     let mut report = Vec::new();
     for rule in default_rules() {
         let changed = apply(rule.as_ref(), plan);
@@ -36,7 +36,7 @@ pub fn optimize(plan: &mut LogicalPlan) -> Vec<(&'static str, usize)> {
     report
 }
 
-fn apply(rule: &dyn OptimizerRule, plan: &mut LogicalPlan) -> usize {
+fn apply(rule: &dyn OptimizerRule, plan: &mut Dataflow) -> usize {
     let mut changed = 0;
     let maps: Vec<_> = plan.graph.node_indices().filter(|n| matches!(plan.graph[*n].op, Op::Map { .. })).collect();
     for n in maps {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use vprog_modules::reasoning;
+use vprog_modules::symbolic;
 use vprog_runtime::value::{
     BBox, Choice, Clip, Cue, Detections, Frame, FrameDetections, Mask, Masks, TimeRange, TimedText, Track, TrackPoint, Tracks, VideoInfo,
     VideoRef,
@@ -16,7 +16,7 @@ use vprog_runtime::{CachePolicy, ModuleError, Registry, StepContext, Type, Value
 
 fn registry() -> Registry {
     let mut r = Registry::new();
-    reasoning::register(&mut r);
+    symbolic::register(&mut r);
     r
 }
 
@@ -214,7 +214,7 @@ fn registers_every_module_once_and_survives_duplicates() {
     }
     assert_eq!(r.len(), ALL.len());
     // A second registration logs the duplicates and keeps the first set.
-    reasoning::register(&mut r);
+    symbolic::register(&mut r);
     assert_eq!(r.len(), ALL.len());
 }
 
@@ -738,7 +738,7 @@ async fn choose(question: &str, options: &[&str], evidence: Option<Value>) -> Re
 
 fn softmax(scores: &[f64]) -> Vec<f64> {
     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let exps: Vec<f64> = scores.iter().map(|s| ((s - max) / reasoning::choose::TEMPERATURE).exp()).collect();
+    let exps: Vec<f64> = scores.iter().map(|s| ((s - max) / symbolic::choose::TEMPERATURE).exp()).collect();
     let sum: f64 = exps.iter().sum();
     exps.iter().map(|e| e / sum).collect()
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use petgraph::Direction;
 
 use super::OptimizerRule;
-use crate::plan::LogicalPlan;
+use crate::dataflow::Dataflow;
 
 /// Dead-step elimination: keeps only ancestors of the output (and filter).
 pub struct DropDeadSteps;
@@ -15,7 +15,7 @@ impl OptimizerRule for DropDeadSteps {
         "drop_dead_steps"
     }
 
-    fn rewrite(&self, plan: &mut LogicalPlan) -> usize {
+    fn rewrite(&self, plan: &mut Dataflow) -> usize {
         let mut live = HashSet::new();
         let mut stack: Vec<_> = std::iter::once(plan.output).chain(plan.filter).collect();
         while let Some(n) = stack.pop() {

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 
 use petgraph::stable_graph::NodeIndex;
 
-use super::{Input, LogicalPlan, MapOutput, Op, Slot};
+use super::{Dataflow, Input, MapOutput, Op, Slot};
 
 /// Fingerprints for every node of `plan`. `leaf` gives the hash of inputs,
 /// elements and captures; returning `None` uses a structural placeholder.
-pub fn fingerprints(plan: &LogicalPlan, leaf: &dyn Fn(&Op) -> Option<blake3::Hash>) -> HashMap<NodeIndex, blake3::Hash> {
+pub fn fingerprints(plan: &Dataflow, leaf: &dyn Fn(&Op) -> Option<blake3::Hash>) -> HashMap<NodeIndex, blake3::Hash> {
     let mut out: HashMap<NodeIndex, blake3::Hash> = HashMap::with_capacity(plan.graph.node_count());
     for n in plan.topological_order() {
         let node = &plan.graph[n];

@@ -7,7 +7,7 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use super::OptimizerRule;
-use crate::plan::{fingerprints, LogicalPlan};
+use crate::dataflow::{fingerprints, Dataflow};
 
 /// Common-subexpression elimination over the DAG.
 pub struct MergeIdenticalSteps;
@@ -17,7 +17,7 @@ impl OptimizerRule for MergeIdenticalSteps {
         "merge_identical_steps"
     }
 
-    fn rewrite(&self, plan: &mut LogicalPlan) -> usize {
+    fn rewrite(&self, plan: &mut Dataflow) -> usize {
         let prints = fingerprints(plan, &|_| None);
         let mut keep: HashMap<blake3::Hash, petgraph::stable_graph::NodeIndex> = HashMap::new();
         let mut merged = 0;

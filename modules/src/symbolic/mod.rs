@@ -40,7 +40,7 @@ pub fn modules() -> Vec<Arc<dyn Module>> {
 pub fn register(registry: &mut Registry) {
     for module in modules() {
         if let Err(e) = registry.register(module) {
-            tracing::error!(error = %e, "reasoning: module not registered");
+            tracing::error!(error = %e, "symbolic: module not registered");
         }
     }
 }

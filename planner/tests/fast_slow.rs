@@ -15,9 +15,9 @@ mod common;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use vprog_planner::fast_slow::{param_search, reason, AnswerPath, Mode, ReasonConfig, Strategy, Theta};
 use vprog_planner::mcts::SearchConfig;
 use vprog_planner::prompt::Question;
-use vprog_planner::reason::{param_search, reason, Mode, Path, ReasonConfig, Strategy, Theta};
 use vprog_planner::scripted::ScriptedBackend;
 use vprog_planner::search::{run_program, Budget};
 use vprog_planner::{Planner, PlannerConfig};
@@ -154,7 +154,7 @@ async fn a_confident_fast_answer_stands_and_a_forced_low_confidence_takes_the_sl
 
     // θ = 0: any fast answer is confident enough; the planner is never asked.
     let fast = reason(&s.planner, &question(), &s.executor, &s.inputs, &config(Mode::Auto, 0.0)).await;
-    assert_eq!(fast.path, Some(Path::Fast), "{}", fast.reason);
+    assert_eq!(fast.path, Some(AnswerPath::Fast), "{}", fast.reason);
     assert!(fast.search.is_none() && s.backend.calls() == 0);
     let f = fast.fast.as_ref().expect("the fast path ran");
     let program = &f.program;
@@ -166,7 +166,7 @@ async fn a_confident_fast_answer_stands_and_a_forced_low_confidence_takes_the_sl
     // θ = 1: the fast confidence is below it, so the slow path runs, and the
     // oracle's certain answer beats the fast one.
     let slow = reason(&s.planner, &question(), &s.executor, &s.inputs, &config(Mode::Auto, 1.0)).await;
-    assert_eq!(slow.path, Some(Path::Slow), "{}", slow.reason);
+    assert_eq!(slow.path, Some(AnswerPath::Slow), "{}", slow.reason);
     assert!(slow.reason.contains("< θ"), "{}", slow.reason);
     assert_eq!(slow.answer.as_deref(), Some("Statistics"));
     assert_eq!(slow.confidence, 1.0);
@@ -182,7 +182,7 @@ async fn a_failing_slow_path_falls_back_to_the_fast_answer() {
     // An execution error in the planned program.
     let s = setup("answer oracle(options, evidence: boom(video))\n");
     let r = reason(&s.planner, &question(), &s.executor, &s.inputs, &config(Mode::Auto, 1.0)).await;
-    assert_eq!(r.path, Some(Path::Fallback), "{}", r.reason);
+    assert_eq!(r.path, Some(AnswerPath::Fallback), "{}", r.reason);
     assert!(r.slow.is_none());
     let why = r.slow_error.as_deref().expect("the slow failure is kept");
     assert!(why.contains("boom: planted failure"), "{why}");
@@ -192,7 +192,7 @@ async fn a_failing_slow_path_falls_back_to_the_fast_answer() {
     // No valid program at all (the planner writes garbage, repairs too).
     let s = setup("Sure! Here is the answer: entrepreneurship.\n");
     let r = reason(&s.planner, &question(), &s.executor, &s.inputs, &config(Mode::Auto, 1.0)).await;
-    assert_eq!(r.path, Some(Path::Fallback), "{}", r.reason);
+    assert_eq!(r.path, Some(AnswerPath::Fallback), "{}", r.reason);
     assert!(r.answer.is_some());
     assert_eq!(s.backend.calls(), 2, "a first attempt and one repair");
 

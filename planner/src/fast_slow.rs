@@ -53,7 +53,7 @@ pub enum Mode {
 /// Which path gave the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Path {
+pub enum AnswerPath {
     /// The fast answer (confident enough, or more confident than the slow one).
     Fast,
     /// The slow path's answer.
@@ -62,13 +62,13 @@ pub enum Path {
     Fallback,
 }
 
-impl Path {
+impl AnswerPath {
     /// `fast`, `slow` or `fallback`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Path::Fast => "fast",
-            Path::Slow => "slow",
-            Path::Fallback => "fallback",
+            AnswerPath::Fast => "fast",
+            AnswerPath::Slow => "slow",
+            AnswerPath::Fallback => "fallback",
         }
     }
 }
@@ -165,7 +165,7 @@ pub struct Reasoning {
     /// The threshold.
     pub theta: Theta,
     /// Which path answered; `None` when none did.
-    pub path: Option<Path>,
+    pub path: Option<AnswerPath>,
     /// Why that path answered (or why there is no answer), in words.
     pub reason: String,
     /// The fast path's run, when it ran.
@@ -203,15 +203,15 @@ pub struct Reasoning {
 /// The decision rule shared by [`reason`] and calibration: which path
 /// answers, given the fast and slow confidences (`None`: that path ran and
 /// gave no answer, or did not run).
-pub fn decide(mode: Mode, theta: f64, fast: Option<f64>, slow: Option<f64>) -> Option<Path> {
+pub fn decide(mode: Mode, theta: f64, fast: Option<f64>, slow: Option<f64>) -> Option<AnswerPath> {
     match mode {
-        Mode::Fast => fast.map(|_| Path::Fast),
-        Mode::Slow => slow.map(|_| Path::Slow),
+        Mode::Fast => fast.map(|_| AnswerPath::Fast),
+        Mode::Slow => slow.map(|_| AnswerPath::Slow),
         Mode::Auto | Mode::Compare => match (fast, slow) {
-            (Some(f), _) if f >= theta => Some(Path::Fast),
-            (Some(f), Some(s)) => Some(if s > f { Path::Slow } else { Path::Fast }),
-            (Some(_), None) => Some(Path::Fallback),
-            (None, Some(_)) => Some(Path::Slow),
+            (Some(f), _) if f >= theta => Some(AnswerPath::Fast),
+            (Some(f), Some(s)) => Some(if s > f { AnswerPath::Slow } else { AnswerPath::Fast }),
+            (Some(_), None) => Some(AnswerPath::Fallback),
+            (None, Some(_)) => Some(AnswerPath::Slow),
             (None, None) => None,
         },
     }
@@ -495,8 +495,8 @@ pub async fn reason(planner: &Planner, question: &Question, executor: &Executor,
     r.path = decide(config.mode, config.theta.value, fast_conf, slow_conf);
     r.reason = explain(&r, fast_conf, slow_conf);
     let winner = match r.path {
-        Some(Path::Fast | Path::Fallback) => r.fast.as_ref(),
-        Some(Path::Slow) => r.slow.as_ref(),
+        Some(AnswerPath::Fast | AnswerPath::Fallback) => r.fast.as_ref(),
+        Some(AnswerPath::Slow) => r.slow.as_ref(),
         None => None,
     };
     if let Some(w) = winner {
@@ -532,7 +532,7 @@ fn explain(r: &Reasoning, fast: Option<f64>, slow: Option<f64>) -> String {
         (_, None) => format!("no path gave an answer: fast: {}; slow: {}", fast_error(), slow_error()),
         (Mode::Fast, _) => format!("fast path only (--mode fast), confidence {:.3}", fast.unwrap_or(0.0)),
         (Mode::Slow, _) => format!("slow path only (--mode slow), confidence {:.3}", slow.unwrap_or(0.0)),
-        (_, Some(Path::Fast)) => match (fast, slow) {
+        (_, Some(AnswerPath::Fast)) => match (fast, slow) {
             (Some(f), Some(s)) if f < theta => {
                 format!("fast confidence {f:.3} < θ {theta:.3}, the slow path ran, but its answer was less confident ({s:.3}); the fast answer stands")
             }
@@ -541,11 +541,11 @@ fn explain(r: &Reasoning, fast: Option<f64>, slow: Option<f64>) -> String {
             }
             (f, _) => format!("fast confidence {:.3} ≥ θ {theta:.3}", f.unwrap_or(0.0)),
         },
-        (_, Some(Path::Slow)) => match fast {
+        (_, Some(AnswerPath::Slow)) => match fast {
             Some(f) => format!("fast confidence {f:.3} < θ {theta:.3}; the slow answer is more confident ({:.3})", slow.unwrap_or(0.0)),
             None => format!("the fast path failed ({}); the slow path answered", fast_error()),
         },
-        (_, Some(Path::Fallback)) => format!(
+        (_, Some(AnswerPath::Fallback)) => format!(
             "fast confidence {:.3} < θ {theta:.3}; the slow path failed ({}), so the fast answer stands",
             fast.unwrap_or(0.0),
             slow_error()
@@ -598,7 +598,7 @@ pub async fn final_run(
     };
     match vprog_runtime::check::check(&program, registry).plan {
         Some(mut plan) => {
-            let optimizer = vprog_runtime::plan::optimize(&mut plan);
+            let optimizer = vprog_runtime::dataflow::optimize(&mut plan);
             let outcome = executor.run(&plan, inputs).await;
             (source, outcome, optimizer)
         }
@@ -624,17 +624,17 @@ mod tests {
     #[test]
     fn the_decision_rule() {
         use Mode::*;
-        assert_eq!(decide(Auto, 0.6, Some(0.7), None), Some(Path::Fast));
-        assert_eq!(decide(Auto, 0.6, Some(0.6), None), Some(Path::Fast));
-        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.9)), Some(Path::Slow));
-        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.4)), Some(Path::Fast));
-        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.5)), Some(Path::Fast));
-        assert_eq!(decide(Auto, 0.6, Some(0.5), None), Some(Path::Fallback));
-        assert_eq!(decide(Auto, 0.6, None, Some(0.3)), Some(Path::Slow));
+        assert_eq!(decide(Auto, 0.6, Some(0.7), None), Some(AnswerPath::Fast));
+        assert_eq!(decide(Auto, 0.6, Some(0.6), None), Some(AnswerPath::Fast));
+        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.9)), Some(AnswerPath::Slow));
+        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.4)), Some(AnswerPath::Fast));
+        assert_eq!(decide(Auto, 0.6, Some(0.5), Some(0.5)), Some(AnswerPath::Fast));
+        assert_eq!(decide(Auto, 0.6, Some(0.5), None), Some(AnswerPath::Fallback));
+        assert_eq!(decide(Auto, 0.6, None, Some(0.3)), Some(AnswerPath::Slow));
         assert_eq!(decide(Auto, 0.6, None, None), None);
-        assert_eq!(decide(Fast, 0.6, Some(0.1), Some(0.9)), Some(Path::Fast));
+        assert_eq!(decide(Fast, 0.6, Some(0.1), Some(0.9)), Some(AnswerPath::Fast));
         assert_eq!(decide(Slow, 0.6, Some(0.9), None), None);
-        assert_eq!(decide(Compare, 0.6, Some(0.7), Some(0.99)), Some(Path::Fast));
+        assert_eq!(decide(Compare, 0.6, Some(0.7), Some(0.99)), Some(AnswerPath::Fast));
         assert!(runs_slow(Auto, 0.6, Some(0.5)) && !runs_slow(Auto, 0.6, Some(0.6)) && runs_slow(Auto, 0.6, None));
         assert!(runs_slow(Compare, 0.0, Some(1.0)) && !runs_slow(Fast, 1.0, None));
     }

@@ -90,7 +90,7 @@ pub enum Op {
     /// Applies `body` to each element of the edge with [`Slot::Source`].
     Map {
         /// The per-element plan: its `output` is the body, its `filter` the condition.
-        body: Box<LogicalPlan>,
+        body: Box<Dataflow>,
         /// How results are assembled.
         output: MapOutput,
     },
@@ -161,7 +161,7 @@ pub struct Node {
 
 /// A checked program (or map body) as a DAG.
 #[derive(Clone)]
-pub struct LogicalPlan {
+pub struct Dataflow {
     /// Steps and dataflow.
     pub graph: StableDiGraph<Node, Slot>,
     /// The node whose value is the result (the answer, or a map's body).
@@ -170,7 +170,7 @@ pub struct LogicalPlan {
     pub filter: Option<NodeIndex>,
 }
 
-impl LogicalPlan {
+impl Dataflow {
     /// The producers feeding `node`, with their slots, in slot order.
     pub fn inputs(&self, node: NodeIndex) -> Vec<(Slot, NodeIndex)> {
         let mut v: Vec<(Slot, NodeIndex)> =
