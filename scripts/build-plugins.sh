@@ -58,10 +58,10 @@ stale() {
 
 # Bindings for each WIT the C plugins are built against; `componentize bindings` rewrites only files
 # whose contents changed, so their mtimes say when a rebuild is due.
-"$TOOL" bindings --wit plugin/wit --world plugin --out "$BUILD/c/bind-std"
-"$TOOL" bindings --wit plugin/wit --wit plugins/hostile/wit-extra --world plugin --out "$BUILD/c/bind-evil"
+"$TOOL" bindings --wit plugin/wit/since_v0.1.0 --world plugin --out "$BUILD/c/bind-std"
+"$TOOL" bindings --wit plugin/wit/since_v0.1.0 --wit plugins/hostile/wit-extra --world plugin --out "$BUILD/c/bind-evil"
 mkdir -p "$BUILD/c/wit-old"
-sed 's/vprog:plugin@0\.1\.0/vprog:plugin@0.2.0/; s/(`vprog:plugin@0\.1\.0`)/(`vprog:plugin@0.2.0`)/' plugin/wit/plugin.wit >"$BUILD/c/wit-old/plugin.wit.new"
+sed 's/vprog:plugin@0\.1\.0/vprog:plugin@0.2.0/; s/(`vprog:plugin@0\.1\.0`)/(`vprog:plugin@0.2.0`)/' plugin/wit/since_v0.1.0/plugin.wit >"$BUILD/c/wit-old/plugin.wit.new"
 if cmp -s "$BUILD/c/wit-old/plugin.wit.new" "$BUILD/c/wit-old/plugin.wit"; then
   rm "$BUILD/c/wit-old/plugin.wit.new"
 else

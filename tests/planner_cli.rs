@@ -55,7 +55,7 @@ fn ask_searches_runs_and_traces_the_tree() {
     assert_eq!(json["schema"], "vprog.trace/2");
     let planner = &json["extensions"]["planner"];
     assert_eq!(planner["schema"], "vprog.planner/1");
-    let search = &planner["reasoning"]["search"];
+    let search = &planner["search"];
     assert_eq!(search["strategy"], "mcts");
     assert_eq!(planner["backend"], "local:smollm2-135m-instruct");
     assert_eq!(planner["constrained"], true);

@@ -49,10 +49,10 @@ pub struct PlannerRecord {
     /// Its settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_config: Option<ReasonConfig>,
-    /// The search of records written before fast–slow reasoning (now inside
-    /// [`Reasoning::search`]); read, never written.
-    #[serde(default, skip_serializing)]
-    search: Option<SearchOutcome>,
+    /// The slow path's program search, when it ran (the tree, the rollouts,
+    /// the vote; [`Reasoning::search`] is not serialised with the reasoning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchOutcome>,
 }
 
 impl PlannerRecord {
@@ -66,7 +66,7 @@ impl PlannerRecord {
             config: Some(planner.config().clone()),
             reasoning: Some(reasoning.clone()),
             reason_config: Some(config.clone()),
-            search: None,
+            search: reasoning.search.clone(),
         }
     }
 
@@ -86,7 +86,7 @@ impl PlannerRecord {
 
     /// The program search, when one ran.
     pub fn search(&self) -> Option<&SearchOutcome> {
-        self.reasoning.as_ref().and_then(|r| r.search.as_ref()).or(self.search.as_ref())
+        self.search.as_ref()
     }
 
     /// Seconds the whole reasoning took, when the record has it: the trace's

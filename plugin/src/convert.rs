@@ -11,7 +11,7 @@ use vprog_runtime::types::Type;
 use vprog_runtime::value::{BBox, Cue as RtCue, Detections, FrameDetections, TimedText};
 use vprog_runtime::Value;
 
-use crate::bindings::{Bbox, Cue, FrameBoxes, Kind, Output, ValueType};
+use crate::wit::since_v0_1_0::{Bbox, Cue, FrameBoxes, Kind, Output, ValueType};
 
 /// The vprog type a WIT `value-type` denotes.
 pub fn to_type(t: &ValueType) -> Type {
@@ -66,14 +66,14 @@ pub fn output_supported(t: &Type) -> bool {
 /// the caller turns them into handles.
 pub enum Arg {
     /// A value copied across.
-    Plain(crate::bindings::Input),
+    Plain(crate::wit::since_v0_1_0::Input),
     /// Frames to lend.
     Frames(Vec<vprog_runtime::value::Frame>),
 }
 
 /// The WIT form of an argument of declared type `declared`.
 pub fn to_input(name: &str, declared: &Type, v: &Value) -> Result<Arg, String> {
-    use crate::bindings::Input as I;
+    use crate::wit::since_v0_1_0::Input as I;
     let bad = || format!("argument `{name}`: cannot pass {} as {declared}", v.type_of());
     Ok(Arg::Plain(match (declared, v) {
         (Type::Frame | Type::Frames, Value::Frame(f)) => return Ok(Arg::Frames(vec![f.clone()])),
@@ -231,6 +231,6 @@ mod tests {
         let e = from_output(&Type::list(Type::Number), Output::Numbers(vec![1.0, f64::NAN])).expect_err("nan");
         assert!(e.contains("non-finite"), "{e}");
         let v = to_input("xs", &Type::list(Type::Number), &Value::List(Arc::new(vec![Value::Int(1), Value::Number(2.5)]))).expect("widen");
-        assert!(matches!(v, Arg::Plain(crate::bindings::Input::Numbers(ref xs)) if xs == &[1.0, 2.5]));
+        assert!(matches!(v, Arg::Plain(crate::wit::since_v0_1_0::Input::Numbers(ref xs)) if xs == &[1.0, 2.5]));
     }
 }

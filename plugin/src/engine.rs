@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Cache, CacheConfig, Config, Engine};
 
-use crate::bindings;
 use crate::error::PluginError;
 use crate::host::HostState;
 
@@ -80,8 +79,7 @@ impl PluginHost {
         let engine = Engine::new(&config).map_err(|e| err("engine", e))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| err("WASI", e))?;
-        bindings::vprog::plugin::frames::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| err("frames", e))?;
-        bindings::vprog::plugin::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| err("types", e))?;
+        crate::wit::add_to_linker(&mut linker).map_err(|e| err("the plugin contract", e))?;
         let ticker = Ticker::start(engine.clone())?;
         Ok(Arc::new(PluginHost { engine, linker, cache, cache_dir: cache_dir.map(Path::to_path_buf), _ticker: ticker }))
     }

@@ -29,14 +29,14 @@ pub enum PluginError {
     },
     /// Built against another version of the plugin contract.
     #[error(
-        "{path}: built against {found}, but this vprog runs plugins built against {supported}; rebuild it with plugin/wit from this vprog"
+        "{path}: built against {found}, but this vprog runs plugins built against {supported}; rebuild it against one of them (the WIT of each is in plugin/wit/since_v<version>/ of this vprog)"
     )]
     WrongVersion {
         /// The plugin file.
         path: PathBuf,
         /// The interface it exports or imports (`vprog:plugin/module@0.2.0`).
         found: String,
-        /// The version this host supports.
+        /// The versions this host runs.
         supported: String,
     },
     /// Imports something the host does not provide.

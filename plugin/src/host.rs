@@ -9,9 +9,9 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::vprog::plugin::{frames, types};
 use crate::error::PluginError;
 use crate::limits::{Grants, Limits};
+use crate::wit::since_v0_1_0::vprog::plugin::{frames, types};
 
 /// A frame lent to a plugin for one call (shares the host's pixels).
 pub struct HostFrame(pub Frame);

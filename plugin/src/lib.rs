@@ -1,7 +1,7 @@
 //! User modules as sandboxed WebAssembly components.
 //!
 //! A plugin is a component built against the WIT package
-//! `vprog:plugin@0.1.0` (`plugin/wit/plugin.wit`): it exports its signature
+//! `vprog:plugin@0.1.0` (`plugin/wit/since_v0.1.0/plugin.wit`, frozen; see [`wit`]): it exports its signature
 //! and a call, and may import the host's frames (lent as handles, not
 //! copied) and WASI 0.2. The host ([`PluginHost`]) runs it on wasmtime with
 //! fuel and an epoch deadline per call, a memory limit, instance and table
@@ -16,13 +16,13 @@
 //! # Ok::<(), vprog_plugin::PluginError>(())
 //! ```
 
-mod bindings;
 pub mod convert;
 mod engine;
 mod error;
 pub mod host;
 mod limits;
 mod plugin;
+pub mod wit;
 
 pub use engine::{default_cache_dir, PluginHost, MAX_WASM_STACK, TICK};
 pub use error::PluginError;

@@ -15,12 +15,13 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Resource};
 use wasmtime::{Store, Trap};
 
-use crate::bindings::{self, Argument, Input, PluginPre};
 use crate::convert::{self, Arg};
 use crate::engine::{PluginHost, TICK};
 use crate::error::PluginError;
 use crate::host::{HostFrame, HostState, LimitHit};
 use crate::limits::{Grants, Limits};
+use crate::wit::since_v0_1_0::{self as v0_1_0, Argument, Input};
+use crate::wit::{Contract, PACKAGE};
 
 /// What `vprog plugin check` reports about a plugin.
 #[derive(Debug, Clone, Serialize)]
@@ -54,10 +55,20 @@ pub struct PluginInfo {
     pub grants: Vec<String>,
 }
 
+/// A plugin linked against the host module of the contract it declares.
+enum Pre {
+    V0_1_0(v0_1_0::PluginPre<HostState>),
+}
+
+/// An instance, with the bindings of its contract.
+enum Instance {
+    V0_1_0(v0_1_0::Plugin),
+}
+
 /// A live instance and how much of its stdio has been reported.
 struct Live {
     store: Store<HostState>,
-    bindings: bindings::Plugin,
+    instance: Instance,
     stdout_seen: usize,
     stderr_seen: usize,
 }
@@ -69,7 +80,7 @@ pub struct Plugin {
     /// Declared parameter types, in order.
     params: Vec<(String, Type)>,
     returns: Type,
-    pre: PluginPre<HostState>,
+    pre: Pre,
     host: Arc<PluginHost>,
     limits: Limits,
     grants: Grants,
@@ -95,12 +106,15 @@ impl Plugin {
             .map_err(|e| PluginError::Corrupt { path: path.into(), reason: format!("{e:#}") })?;
         let compile_ms = t.elapsed().as_secs_f64() * 1e3;
         let compile_cached = host.cache_stats() == (hits + 1, misses);
-        let (imports, exports) = check_world(path, &host.engine, &component)?;
+        let (imports, exports, contract) = check_world(path, &host.engine, &component)?;
         let instance_pre = host
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::Corrupt { path: path.into(), reason: format!("cannot link: {e:#}") })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::MissingExport { path: path.into(), exports: format!("{e:#}") })?;
+        let missing = |e: wasmtime::Error| PluginError::MissingExport { path: path.into(), exports: format!("{e:#}") };
+        let pre = match contract {
+            Contract::V0_1_0 => Pre::V0_1_0(v0_1_0::PluginPre::new(instance_pre).map_err(missing)?),
+        };
         let hash = blake3::hash(&bytes).to_hex().to_string();
         let mut plugin = Plugin {
             info: PluginInfo {
@@ -169,7 +183,8 @@ impl Plugin {
             PluginError::Start { path: path.clone(), reason: format!("{reason}{hint}") }
         })?;
         self.arm(&mut live.store)?;
-        let sig = match live.bindings.vprog_plugin_module().call_describe(&mut live.store) {
+        let Instance::V0_1_0(bindings) = &live.instance;
+        let sig = match bindings.vprog_plugin_module().call_describe(&mut live.store) {
             Ok(sig) => sig,
             Err(e) => {
                 return Err(PluginError::Start { path: path.clone(), reason: format!("`describe` failed: {}", self.explain(&e, &live)) })
@@ -196,7 +211,7 @@ impl Plugin {
                 return Err(bad(format!(
                     "parameter `{}` has type {ty}, which plugins cannot take in vprog:plugin@{} (supported: {})",
                     p.name,
-                    bindings::VERSION,
+                    v0_1_0::VERSION,
                     convert::INPUT_TYPES
                 )));
             }
@@ -217,7 +232,7 @@ impl Plugin {
         if !convert::output_supported(&returns) {
             return Err(bad(format!(
                 "the return type {returns} cannot be returned by plugins in vprog:plugin@{} (supported: {})",
-                bindings::VERSION,
+                v0_1_0::VERSION,
                 convert::OUTPUT_TYPES
             )));
         }
@@ -243,11 +258,14 @@ impl Plugin {
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
         self.arm(&mut store)?;
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| PluginError::Call {
+        let fail = |e: wasmtime::Error| PluginError::Call {
             module: self.info.name.clone(),
             reason: format!("cannot instantiate {}: {e:#}", self.info.path.display()),
-        })?;
-        Ok(Live { store, bindings, stdout_seen: 0, stderr_seen: 0 })
+        };
+        let instance = match &self.pre {
+            Pre::V0_1_0(pre) => Instance::V0_1_0(pre.instantiate(&mut store).map_err(fail)?),
+        };
+        Ok(Live { store, instance, stdout_seen: 0, stderr_seen: 0 })
     }
 
     /// Refuels the store and sets the wall-clock deadline for the next call.
@@ -332,7 +350,8 @@ impl Plugin {
             wit_args.push(Argument { name: pname.clone(), value });
         }
         self.arm(&mut live.store)?;
-        let result = live.bindings.vprog_plugin_module().call_call(&mut live.store, &wit_args);
+        let Instance::V0_1_0(bindings) = &live.instance;
+        let result = bindings.vprog_plugin_module().call_call(&mut live.store, &wit_args);
         let fuel_used = self.limits.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
         let (out, err) = (live.store.data().stdout.contents(), live.store.data().stderr.contents());
         let stdout = tail(&out[live.stdout_seen.min(out.len())..], 4000);
@@ -386,22 +405,28 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
 const WASI_PROVIDED: [&str; 6] = ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/"];
 
 /// Checks imports and exports against what this host provides and expects;
-/// returns both lists.
-fn check_world(path: &Path, engine: &wasmtime::Engine, component: &Component) -> Result<(Vec<String>, Vec<String>), PluginError> {
+/// returns both lists and the contract version the plugin declares (every
+/// `vprog:plugin` interface it names must carry the same supported version).
+fn check_world(path: &Path, engine: &wasmtime::Engine, component: &Component) -> Result<(Vec<String>, Vec<String>, Contract), PluginError> {
     let ty = component.component_type();
-    let wanted_version = bindings::VERSION;
-    let ours = format!("{}/", bindings::PACKAGE);
+    let ours = format!("{PACKAGE}/");
+    let mut contract: Option<Contract> = None;
+    let mut declare = |name: &str, version: &str| -> Result<(), PluginError> {
+        let wrong = || PluginError::WrongVersion { path: path.into(), found: name.to_string(), supported: crate::wit::supported() };
+        match (Contract::of_version(version), contract) {
+            (None, _) => Err(wrong()),
+            (Some(c), Some(seen)) if c != seen => Err(wrong()),
+            (Some(c), _) => {
+                contract = Some(c);
+                Ok(())
+            }
+        }
+    };
     let mut imports = Vec::new();
     for (name, _) in ty.imports(engine) {
         let (iface, version) = name.split_once('@').unwrap_or((name, ""));
         if let Some(rest) = iface.strip_prefix(&ours) {
-            if version != wanted_version {
-                return Err(PluginError::WrongVersion {
-                    path: path.into(),
-                    found: name.to_string(),
-                    supported: format!("{}@{wanted_version}", bindings::PACKAGE),
-                });
-            }
+            declare(name, version)?;
             if !matches!(rest, "frames" | "types") {
                 return Err(PluginError::UnknownImport { path: path.into(), import: name.to_string() });
             }
@@ -415,22 +440,18 @@ fn check_world(path: &Path, engine: &wasmtime::Engine, component: &Component) ->
     for (name, item) in ty.exports(engine) {
         exports.push(name.to_string());
         let (iface, version) = name.split_once('@').unwrap_or((name, ""));
-        if iface == format!("{}/module", bindings::PACKAGE) {
-            if version != wanted_version {
-                return Err(PluginError::WrongVersion {
-                    path: path.into(),
-                    found: name.to_string(),
-                    supported: format!("{}@{wanted_version}", bindings::PACKAGE),
-                });
-            }
+        if iface == format!("{PACKAGE}/module") {
+            declare(name, version)?;
             found = matches!(item.ty, ComponentItem::ComponentInstance(_));
         }
     }
-    if !found {
-        let exports = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
-        return Err(PluginError::MissingExport { path: path.into(), exports });
+    match (found, contract) {
+        (true, Some(c)) => Ok((imports, exports, c)),
+        _ => {
+            let exports = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+            Err(PluginError::MissingExport { path: path.into(), exports })
+        }
     }
-    Ok((imports, exports))
 }
 
 /// The last `max` bytes of `bytes` as lossy UTF-8, trimmed.

@@ -1,5 +1,5 @@
 /* Helpers shared by the C plugins: a layer over the bindings that `componentize bindings` generates
- * from plugin/wit (plugin.h). Header-only; include it after nothing else.
+ * from plugin/wit/since_v0.1.0 (plugin.h). Header-only; include it after nothing else.
  *
  * Ownership rules of the canonical ABI as wit-bindgen-c maps them:
  * - Everything `describe` and `call` return (strings, lists) must be malloc'ed: the generated

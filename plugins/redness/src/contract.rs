@@ -1,4 +1,4 @@
-//! Bindings to the vprog plugin contract (plugin/wit/plugin.wit), with a work-around.
+//! Bindings to the vprog plugin contract (plugin/wit/since_v0.1.0/plugin.wit, frozen), with a work-around.
 //!
 //! wit-bindgen's Rust generator cannot yet lift an export argument that holds `borrow`s of an imported
 //! resource inside a list (wit-bindgen issue #811, open in 0.60 and 0.63): the generated `call` glue for
@@ -20,7 +20,7 @@
 pub mod real {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../../plugin/wit",
+        path: "../../plugin/wit/since_v0.1.0",
         skip: ["call"],
     });
 }
