@@ -2,7 +2,8 @@
 # Installs the system packages vprog builds against and uses at run time
 # (FFmpeg, OpenCV with its Haar cascades, Tesseract with English data, clang
 # for the bindings, pip and npm for fetching model packages, clang's wasm32 runtime,
-# lld and wasi-libc for the C plugins), adds rustc's wasm32-wasip2 target for
+# lld and wasi-libc for the C plugins, headless Chromium for the report's
+# browser test), adds rustc's wasm32-wasip2 target for
 # the Rust plugin (or says it cannot, in which case the C plugins are still
 # built by Debian clang), and fetches the real test media (sha256-checked)
 # into media/. Safe to re-run: it skips what is
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
           libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev
           libopencv-dev opencv-data libtesseract-dev libleptonica-dev tesseract-ocr-eng
-          lld wasi-libc libclang-rt-14-dev-wasm32)
+          lld wasi-libc libclang-rt-14-dev-wasm32 chromium)
 python3 -m pip --version >/dev/null 2>&1 || PACKAGES+=(python3-pip)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
