@@ -12,20 +12,9 @@ use vprog_llm::{Error, LlmTokenizer, Model};
 use vprog_models::catalog::{QWEN_CODER_05B, SMOLLM2_135M};
 use vprog_models::ModelStore;
 
-fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("VPROG_MODELS").map(PathBuf::from).unwrap_or_else(|| ModelStore::from_env().root().to_path_buf());
-    for id in [SMOLLM2_135M, QWEN_CODER_05B] {
-        assert!(
-            dir.join(id).join("model.gguf").is_file(),
-            "model {id} is not installed in {}: run `vprog models fetch {id}` (or set VPROG_MODELS)",
-            dir.display()
-        );
-    }
-    dir
-}
-
+/// The installed GGUF file of model `id` (`$VPROG_MODELS`, else the user cache).
 fn gguf(id: &str) -> PathBuf {
-    models_dir().join(id).join("model.gguf")
+    vprog_llm::model_path(&ModelStore::from_env(), id).unwrap_or_else(|e| panic!("{e}: run `vprog models fetch {id}`"))
 }
 
 #[test]

@@ -200,6 +200,49 @@ pub struct Reasoning {
     pub seconds: f64,
 }
 
+impl Reasoning {
+    /// What `vprog ask` tells after its answer: the path and why, the
+    /// program, the vote and what the search spent, the parameter search,
+    /// and the total cost.
+    pub fn report_lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "path: {} (θ {:.3} from {}): {}",
+            self.path.map_or("none", |p| p.as_str()),
+            self.theta.value,
+            self.theta.source,
+            self.reason
+        )];
+        if let Some(p) = &self.program {
+            out.push(format!("program:\n{}", p.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")));
+        }
+        if let Some(s) = &self.search {
+            let votes: Vec<String> =
+                s.votes.iter().take(5).map(|v| format!("{} ({:.2} from {})", v.answer, v.weight, v.rollouts)).collect();
+            if !votes.is_empty() {
+                out.push(format!("votes: {}", votes.join("; ")));
+            }
+            let spent = &s.spent;
+            out.push(format!(
+                "{} search: {} iterations, {} rollouts ({} invalid), {} planner requests, {} module executions + {} cache hits, {:.1}s",
+                s.strategy,
+                s.tree.iterations,
+                s.tree.rollouts.len(),
+                spent.invalid,
+                spent.llm_calls,
+                spent.executions,
+                spent.cached_steps,
+                spent.wall_ms / 1000.0
+            ));
+        }
+        if let Some(kept) = self.params.as_ref().and_then(|p| p.trials.get(p.kept).map(|k| (p.trials.len(), k))) {
+            let (n, kept) = kept;
+            out.push(format!("parameter search: {} variants; kept {} (confidence {:.3})", n - 1, kept.change, kept.rollout.confidence));
+        }
+        out.push(format!("{} language-model requests, {:.1}s", self.llm_calls, self.seconds));
+        out
+    }
+}
+
 /// The decision rule shared by [`reason`] and calibration: which path
 /// answers, given the fast and slow confidences (`None`: that path ran and
 /// gave no answer, or did not run).

@@ -70,36 +70,7 @@ fn print_summary(r: &Reasoning, run: &RunOutcome) {
         Ok(v) => outln!("{}", v.summary()),
         Err(e) => errln!("vprog: no answer: {e}"),
     }
-    let path = r.path.map_or("none", |p| p.as_str());
-    errln!("path: {path} (θ {:.3} from {}): {}", r.theta.value, r.theta.source, r.reason);
-    if let Some(p) = &r.program {
-        errln!("program:\n{}", indent(p));
+    for line in r.report_lines() {
+        errln!("{line}");
     }
-    if let Some(s) = &r.search {
-        let votes: Vec<String> = s.votes.iter().take(5).map(|v| format!("{} ({:.2} from {})", v.answer, v.weight, v.rollouts)).collect();
-        if !votes.is_empty() {
-            errln!("votes: {}", votes.join("; "));
-        }
-        let spent = &s.spent;
-        errln!(
-            "{} search: {} iterations, {} rollouts ({} invalid), {} planner requests, {} module executions + {} cache hits, {:.1}s",
-            s.strategy,
-            s.tree.iterations,
-            s.tree.rollouts.len(),
-            spent.invalid,
-            spent.llm_calls,
-            spent.executions,
-            spent.cached_steps,
-            spent.wall_ms / 1000.0
-        );
-    }
-    if let Some(p) = &r.params {
-        let kept = &p.trials[p.kept];
-        errln!("parameter search: {} variants; kept {} (confidence {:.3})", p.trials.len() - 1, kept.change, kept.rollout.confidence);
-    }
-    errln!("{} language-model requests, {:.1}s", r.llm_calls, r.seconds);
-}
-
-fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }

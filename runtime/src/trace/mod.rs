@@ -10,6 +10,7 @@
 mod artifacts;
 pub mod report;
 pub mod schema;
+pub mod text;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;

@@ -502,7 +502,7 @@ impl<'a> Builder<'a> {
             bindings: s.bindings.clone(),
             pos: s.position.as_ref().map(pos),
             merged: s.merged.iter().map(pos).collect(),
-            params: s.params.iter().map(|(k, v)| (k.clone(), param_text(v))).collect(),
+            params: s.params.iter().map(|(k, v)| (k.clone(), super::text::param_text(v))).collect(),
             inputs: s
                 .inputs
                 .iter()
@@ -988,60 +988,5 @@ mod tests {
     fn anchors_have_no_whitespace() {
         assert_eq!(anchor("s5[2].s1"), "step-s5[2].s1");
         assert_eq!(anchor("a b#c"), "step-a_b_c");
-    }
-}
-
-/// A parameter as the program would write it (`4`, `0.5`, `"person"`, `2s`,
-/// `01:05.0`, `[1, 2]`), from its JSON form in the trace; a value of another
-/// type as compact JSON.
-fn param_text(v: &Json) -> String {
-    let field = |k: &str| v.get(k);
-    match v.get("type").and_then(Json::as_str) {
-        Some("Int" | "Bool") if field("value").is_some() => field("value").map(Json::to_string).unwrap_or_default(),
-        Some("Number") => match field("value").and_then(Json::as_f64) {
-            Some(x) => vprog_grammar::format_float(x),
-            None => v.to_string(),
-        },
-        Some("Text") => match field("value").and_then(Json::as_str) {
-            Some(t) => format!("{:?}", t),
-            None => v.to_string(),
-        },
-        Some("Duration") => match field("seconds").and_then(Json::as_f64) {
-            Some(x) if x != 0.0 && x.abs() < 1.0 => format!("{}ms", (x * 1000.0).round()),
-            Some(x) => format!("{}s", vprog_grammar::format_float(x).trim_end_matches(".0")),
-            None => v.to_string(),
-        },
-        Some("Timestamp") => match field("clock").and_then(Json::as_str) {
-            Some(c) => c.to_string(),
-            None => v.to_string(),
-        },
-        _ => match field("items").and_then(Json::as_array) {
-            Some(items) => format!("[{}]", items.iter().map(param_text).collect::<Vec<_>>().join(", ")),
-            None => v.to_string(),
-        },
-    }
-}
-
-#[cfg(test)]
-mod param_tests {
-    use super::param_text;
-    use crate::value::Value;
-
-    #[test]
-    fn parameters_read_as_the_program_writes_them() {
-        let cases = [
-            (Value::Int(4), "4"),
-            (Value::Number(0.5), "0.5"),
-            (Value::Number(60.0), "60.0"),
-            (Value::Bool(true), "true"),
-            (Value::Text("per\"son".into()), "\"per\\\"son\""),
-            (Value::Duration(2.0), "2s"),
-            (Value::Duration(0.25), "250ms"),
-            (Value::Timestamp(65.0), "01:05.0"),
-            (Value::List(std::sync::Arc::new(vec![Value::Int(1), Value::Int(2)])), "[1, 2]"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(param_text(&v.to_json()), want, "{v:?}");
-        }
     }
 }
