@@ -81,6 +81,14 @@ pub enum Error {
         /// What differs, before and now.
         differs: String,
     },
+    /// A shard that does not exist (`k` must be in `1..=n`).
+    #[error("shard {k}/{n} does not exist: give K/N with 1 <= K <= N")]
+    NoSuchShard {
+        /// Which shard.
+        k: usize,
+        /// Of how many.
+        n: usize,
+    },
     /// Merged directories share an item.
     #[error("item `{0}` appears in more than one directory (shards overlap?)")]
     Overlap(String),

@@ -77,6 +77,9 @@ pub fn run_set(
     session: impl FnOnce() -> Result<Session, Error>,
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<ItemResult>, Error> {
+    if let Some((k, n)) = spec.shard.filter(|&(k, n)| k == 0 || k > n) {
+        return Err(Error::NoSuchShard { k, n });
+    }
     let items = read_set(&spec.set)?;
     let bytes = std::fs::read(&spec.set).map_err(Error::io("read", &spec.set))?;
     let items_dir = spec.out.join("items");
@@ -133,4 +136,27 @@ pub fn merge(dirs: &[impl AsRef<Path>]) -> Result<Vec<ItemResult>, Error> {
         }
     }
     Ok(all.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_that_does_not_exist_is_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for shard in [(0, 2), (3, 2), (1, 0)] {
+            let spec = RunSpec {
+                set: dir.path().join("missing.jsonl"),
+                videos: dir.path().into(),
+                out: dir.path().join("out"),
+                shard: Some(shard),
+                limit: None,
+                mode: "fast".into(),
+                settings: serde_json::Value::Null,
+            };
+            let e = run_set(&spec, || panic!("no session is started"), &mut |_| {}).err().expect("refused");
+            assert!(matches!(e, Error::NoSuchShard { .. }), "{e}");
+        }
+    }
 }

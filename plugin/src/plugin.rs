@@ -60,6 +60,15 @@ enum Pre {
     V0_1_0(v0_1_0::PluginPre<HostState>),
 }
 
+impl Pre {
+    /// The contract the plugin was built against.
+    fn contract(&self) -> Contract {
+        match self {
+            Pre::V0_1_0(_) => Contract::V0_1_0,
+        }
+    }
+}
+
 /// An instance, with the bindings of its contract.
 enum Instance {
     V0_1_0(v0_1_0::Plugin),
@@ -211,7 +220,7 @@ impl Plugin {
                 return Err(bad(format!(
                     "parameter `{}` has type {ty}, which plugins cannot take in vprog:plugin@{} (supported: {})",
                     p.name,
-                    v0_1_0::VERSION,
+                    self.pre.contract().version(),
                     convert::INPUT_TYPES
                 )));
             }
@@ -232,7 +241,7 @@ impl Plugin {
         if !convert::output_supported(&returns) {
             return Err(bad(format!(
                 "the return type {returns} cannot be returned by plugins in vprog:plugin@{} (supported: {})",
-                v0_1_0::VERSION,
+                self.pre.contract().version(),
                 convert::OUTPUT_TYPES
             )));
         }
