@@ -155,7 +155,7 @@ mod tests {
                 mode: "fast".into(),
                 settings: serde_json::Value::Null,
             };
-            let e = run_set(&spec, || panic!("no session is started"), &mut |_| {}).err().expect("refused");
+            let e = run_set(&spec, || panic!("no session is started"), &mut |_| {}).expect_err("refused");
             assert!(matches!(e, Error::NoSuchShard { .. }), "{e}");
         }
     }
