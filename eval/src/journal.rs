@@ -46,7 +46,7 @@ impl RunRecord {
         let text = std::fs::read_to_string(&path).map_err(Error::io("read", &path))?;
         let old: RunRecord =
             serde_json::from_str(&text).map_err(|e| Error::File { path: path.clone(), reason: format!("not a vprog eval record: {e}") })?;
-        let short = |h: &str| h[..12.min(h.len())].to_string();
+        let short = |h: &str| h.chars().take(12).collect::<String>();
         let mut differs = Vec::new();
         if old.bench_blake3 != self.bench_blake3 {
             differs.push(format!("labelled set (BLAKE3): {} before, {} now", short(&old.bench_blake3), short(&self.bench_blake3)));
@@ -178,5 +178,22 @@ mod tests {
         // A damaged line in the middle is an error, not silently skipped.
         std::fs::write(&p, format!("garbage\n{line}\n")).expect("write");
         assert!(format!("{}", Journal::open(&p).err().expect("refused")).contains(":1: not a result line"));
+    }
+
+    #[test]
+    fn a_record_of_another_run_is_refused_even_when_hand_edited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = |hash: &str| RunRecord {
+            schema: RUN_SCHEMA.into(),
+            bench: "b.jsonl".into(),
+            bench_blake3: hash.into(),
+            mode: "fast".into(),
+            shard: None,
+            settings: serde_json::Value::Null,
+        };
+        record("aéééééééééééé").write_or_check(dir.path()).expect("first run writes its record");
+        let e = record("0123456789abcdef").write_or_check(dir.path()).expect_err("another set");
+        assert!(matches!(e, Error::OtherRun { .. }) && e.to_string().contains("aééééééééééé before"), "{e}");
+        record("aéééééééééééé").write_or_check(dir.path()).expect("the same run resumes");
     }
 }
