@@ -62,15 +62,7 @@ impl std::io::Write for LogWriter {
 /// once: a library error that already quotes its source (`{path}: {source}`)
 /// is not followed by the same source again.
 pub fn chain(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-    }
-    out
+    vprog_eval::error_chain(e.as_ref())
 }
 
 #[cfg(test)]

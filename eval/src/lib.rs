@@ -110,15 +110,12 @@ impl Error {
     }
 }
 
-/// Writes `text` to `path` through a temporary file in the same directory,
-/// so a reader never sees half a file.
+/// Writes `text` to `path` atomically and durably (the runtime's
+/// [`atomic_write`](vprog_runtime::trace::atomic_write): a synced temporary
+/// file in the same directory, then a rename), so a reader never sees half
+/// a file.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), Error> {
-    use std::io::Write as _;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("write in", dir))?;
-    tmp.write_all(text.as_bytes()).map_err(Error::io("write", path))?;
-    tmp.persist(path).map_err(|e| Error::Io { action: "write", path: path.to_path_buf(), error: e.error })?;
-    Ok(())
+    vprog_runtime::trace::atomic_write(path, text.as_bytes()).map_err(|e| Error::File { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// `e` and its sources, `: `-separated, each source left out when the text

@@ -50,6 +50,18 @@ pub enum Mode {
     Compare,
 }
 
+impl Mode {
+    /// `auto`, `fast`, `slow` or `compare`, as traces and runs record it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Fast => "fast",
+            Mode::Slow => "slow",
+            Mode::Compare => "compare",
+        }
+    }
+}
+
 /// Which path gave the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

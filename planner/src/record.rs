@@ -6,6 +6,7 @@
 //! for `vprog trace show` and the HTML report.
 
 use serde::{Deserialize, Serialize};
+use vprog_runtime::trace::report::{ExtensionSection, ReportExtension};
 
 use crate::fast_slow::{ReasonConfig, Reasoning};
 use crate::mcts::{Node, Rollout, Tree};
@@ -111,10 +112,10 @@ impl PlannerRecord {
     /// path's answer, the parameter search's trials.
     pub fn reasoning_lines(&self) -> Vec<String> {
         let Some(r) = &self.reasoning else { return Vec::new() };
-        let mode = serde_json::to_value(r.mode).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let mut out = vec![format!(
-            "path {} (mode {mode}, θ {:.3} from {}): {}",
+            "path {} (mode {}, θ {:.3} from {}): {}",
             r.path.map_or("none", |p| p.as_str()),
+            r.mode.as_str(),
             r.theta.value,
             r.theta.source,
             r.reason
@@ -280,17 +281,14 @@ fn depth_first(tree: &Tree) -> Vec<(&Node, usize)> {
 /// ([`vprog_runtime::trace::report::render_report_with`]).
 pub struct PlannerReport;
 
-impl vprog_runtime::trace::report::ReportExtension for PlannerReport {
+impl ReportExtension for PlannerReport {
     fn key(&self) -> &str {
         KEY
     }
 
-    fn html(&self, record: &serde_json::Value) -> Result<String, String> {
-        PlannerRecord::from_json(record)?.html()
-    }
-
-    fn answered_in_seconds(&self, record: &serde_json::Value) -> Option<f64> {
-        PlannerRecord::from_json(record).ok()?.reasoning_seconds()
+    fn section(&self, record: &serde_json::Value) -> Result<ExtensionSection, String> {
+        let record = PlannerRecord::from_json(record)?;
+        Ok(ExtensionSection { html: record.html()?, answered_in_seconds: record.reasoning_seconds() })
     }
 }
 

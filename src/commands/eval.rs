@@ -11,7 +11,7 @@ use vprog_eval::summary::{summarise, write_summary, Summary};
 use vprog_eval::{run_set, ItemResult, Progress, RunSpec};
 use vprog_planner::calibrate::CostBudget;
 
-use super::session::{config, mode_name, session};
+use super::session::{config, mode, session};
 use crate::cli::{CalibrateArgs, EvalArgs, EvalSummaryArgs, ReasonArgs, ReasonMode};
 
 /// Runs (or resumes) `set` into `out`, with a progress bar.
@@ -30,7 +30,7 @@ fn run(
         out: out.to_path_buf(),
         shard,
         limit,
-        mode: mode_name(reason.mode).into(),
+        mode: config.mode.as_str().into(),
         settings: serde_json::json!({
             "llm": reason.llm.llm, "model": reason.llm.model, "seed": reason.llm.seed, "theta": config.theta,
             "search": format!("{:?}", reason.search).to_lowercase(), "iterations": reason.iterations,
@@ -103,7 +103,7 @@ fn print_summary(s: &Summary) {
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let results = run(&args.bench, &args.videos, &args.out, args.shard, args.limit, &args.reason)?;
-    let title = format!("vprog eval: {} ({})", args.bench.display(), mode_name(args.reason.mode));
+    let title = format!("vprog eval: {} ({})", args.bench.display(), mode(args.reason.mode).as_str());
     let s = write_summary(&args.out, &results, &title)?;
     print_summary(&s);
     errln!("results: {}  (summary.md, summary.json, items/<id>/ traces)", args.out.display());

@@ -18,12 +18,7 @@ use crate::cli::{ReasonArgs, ReasonMode, SearchStrategy};
 /// the stored calibration or the shipped one.
 pub fn config(args: &ReasonArgs) -> anyhow::Result<ReasonConfig> {
     Ok(ReasonConfig {
-        mode: match args.mode {
-            ReasonMode::Auto => Mode::Auto,
-            ReasonMode::Fast => Mode::Fast,
-            ReasonMode::Slow => Mode::Slow,
-            ReasonMode::Compare => Mode::Compare,
-        },
+        mode: mode(args.mode),
         theta: vprog_eval::theta::resolve(args.theta, "--theta", args.calibration.as_deref())?,
         strategy: match args.search {
             SearchStrategy::Mcts => Strategy::Mcts,
@@ -41,13 +36,13 @@ pub fn config(args: &ReasonArgs) -> anyhow::Result<ReasonConfig> {
     })
 }
 
-/// The name of `mode`, as runs record it.
-pub fn mode_name(mode: ReasonMode) -> &'static str {
+/// The planner's mode for the `--mode` flag.
+pub fn mode(mode: ReasonMode) -> Mode {
     match mode {
-        ReasonMode::Auto => "auto",
-        ReasonMode::Fast => "fast",
-        ReasonMode::Slow => "slow",
-        ReasonMode::Compare => "compare",
+        ReasonMode::Auto => Mode::Auto,
+        ReasonMode::Fast => Mode::Fast,
+        ReasonMode::Slow => Mode::Slow,
+        ReasonMode::Compare => Mode::Compare,
     }
 }
 

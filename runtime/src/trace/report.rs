@@ -75,12 +75,18 @@ pub fn render_report(dir: &Path) -> Result<String, TraceError> {
 pub trait ReportExtension {
     /// The extension's name in the trace (`planner`).
     fn key(&self) -> &str;
-    /// The section's HTML, every value from the record escaped; or why the
-    /// record cannot be read (shown as a note instead).
-    fn html(&self, record: &Json) -> Result<String, String>;
+    /// The record's section, read once; or why the record cannot be read
+    /// (shown as a note instead).
+    fn section(&self, record: &Json) -> Result<ExtensionSection, String>;
+}
+
+/// What a [`ReportExtension`] makes of its record.
+pub struct ExtensionSection {
+    /// The section's HTML, every value from the record escaped.
+    pub html: String,
     /// Seconds the answer took in all, when the run the trace records is
     /// only its last part (a re-run of the program a search chose).
-    fn answered_in_seconds(&self, record: &Json) -> Option<f64>;
+    pub answered_in_seconds: Option<f64>,
 }
 
 /// [`render_report`], with the sections of the extensions `extensions` can
@@ -359,8 +365,13 @@ impl<'a> Builder<'a> {
 
     fn page(mut self, extensions: &[&dyn ReportExtension]) -> Page {
         let t = self.trace;
-        let reader = |key: &str| extensions.iter().find(|e| e.key() == key);
-        let answered_in = t.extensions.iter().find_map(|(k, v)| reader(k)?.answered_in_seconds(v));
+        // Each record read once, by the extension that knows it.
+        let read: Vec<_> = t
+            .extensions
+            .iter()
+            .map(|(key, record)| (key, record, extensions.iter().find(|e| e.key() == key).map(|e| e.section(record))))
+            .collect();
+        let answered_in = read.iter().find_map(|(_, _, s)| s.as_ref()?.as_ref().ok()?.answered_in_seconds);
         let all = t.all_steps();
         let count = |f: &dyn Fn(&TraceStep) -> bool| all.iter().filter(|s| f(s)).count();
         let mut counts = format!(
@@ -424,11 +435,10 @@ impl<'a> Builder<'a> {
             optimizer: t.optimizer.clone(),
             timeline: self.timeline(),
             steps: t.steps.iter().map(|s| self.step(s)).collect(),
-            sections: t
-                .extensions
-                .iter()
-                .map(|(key, record)| match reader(key).map(|r| r.html(record)) {
-                    Some(Ok(html)) => SectionView { key: key.clone(), html: Some(minijinja::Value::from_safe_string(html)), note: None },
+            sections: read
+                .into_iter()
+                .map(|(key, record, section)| match section {
+                    Some(Ok(s)) => SectionView { key: key.clone(), html: Some(minijinja::Value::from_safe_string(s.html)), note: None },
                     Some(Err(e)) => SectionView { key: key.clone(), html: None, note: Some(e) },
                     None => SectionView {
                         key: key.clone(),
