@@ -109,7 +109,7 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub plugin_memory: u64,
     /// Longest a plugin call may run (wall time), e.g. 30s, 2m.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = vprog_grammar::literal::parse_duration_arg)]
     pub plugin_timeout: Duration,
     /// Fuel per plugin call (about one unit per WebAssembly instruction).
     #[arg(long, value_name = "UNITS", default_value_t = vprog_plugin::Limits::default().fuel, value_parser = clap::value_parser!(u64).range(1..))]
@@ -188,18 +188,39 @@ pub struct RunArgs {
     /// Print the answer and a step summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Neither read nor write the step cache.
+    /// The step cache and step time limit.
+    #[command(flatten)]
+    pub steps: StepArgs,
+    /// Plugins the program may call.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// The step cache and the time limit of each step: shared by `run`, `ask`,
+/// `eval` and `calibrate`.
+#[derive(Args, Debug, Clone)]
+pub struct StepArgs {
+    /// Neither read nor write the on-disk step cache (the steps of one
+    /// command still share an in-memory cache).
     #[arg(long)]
     pub no_cache: bool,
     /// On-disk step cache (default: $VPROG_CACHE_DIR or the user cache dir).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Longest a single step may run, e.g. 90s, 10m.
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = vprog_grammar::literal::parse_duration_arg)]
     pub step_timeout: Duration,
-    /// Plugins the program may call.
-    #[command(flatten)]
-    pub plugins: PluginArgs,
+}
+
+impl StepArgs {
+    /// The on-disk cache directory, unless `--no-cache`.
+    pub fn disk_cache(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(vprog_runtime::cache::Cache::default_dir)
+        }
+    }
 }
 
 /// The language model that writes programs.
@@ -217,7 +238,7 @@ pub struct LlmArgs {
     #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
     /// Longest one request to a server may take, e.g. 60s.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = vprog_grammar::literal::parse_duration_arg)]
     pub llm_timeout: Duration,
     /// Retries of a failed server request (with exponential backoff).
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -263,6 +284,10 @@ pub struct PlanArgs {
     /// Sampling temperature of the candidates after the first.
     #[arg(long, default_value_t = 0.7)]
     pub temperature: f64,
+    /// When the model writes no valid program, exit 1 instead of printing
+    /// the fallback (the fast path's program for the question).
+    #[arg(long)]
+    pub no_fallback: bool,
     /// Print as JSON (every attempt with its findings).
     #[arg(long)]
     pub json: bool,
@@ -328,7 +353,7 @@ pub struct ReasonArgs {
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub max_executions: usize,
     /// Longest the search may take, e.g. 5m.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = vprog_grammar::literal::parse_duration_arg)]
     pub time_limit: Duration,
     /// Most variants of the slow path's program over its searchable
     /// parameters (k, fps, count, pad, ...); 0 turns the parameter search off.
@@ -348,20 +373,13 @@ pub struct ReasonArgs {
     /// fast path (default: their default model; see `vprog models list`).
     #[arg(long, value_name = "ID")]
     pub answer_model: Option<String>,
-    /// Neither read nor write the on-disk step cache (the paths and rollouts
-    /// still share an in-memory cache).
-    #[arg(long)]
-    pub no_cache: bool,
     /// Do not share step results between rollouts either: every rollout
     /// recomputes every step (to measure what the cache saves).
     #[arg(long)]
     pub no_shared_cache: bool,
-    /// On-disk step cache (default: $VPROG_CACHE_DIR or the user cache dir).
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
-    /// Longest a single step may run.
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
-    pub step_timeout: Duration,
+    /// The step cache and step time limit.
+    #[command(flatten)]
+    pub steps: StepArgs,
     /// The language model.
     #[command(flatten)]
     pub llm: LlmArgs,
@@ -403,7 +421,7 @@ pub struct EvalArgs {
     pub out: PathBuf,
     /// Run only shard K of N (1 <= K <= N): the items whose position in the
     /// file, counted from 0, is K-1 modulo N.
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    #[arg(long, value_name = "K/N", value_parser = vprog_eval::run::parse_shard)]
     pub shard: Option<(usize, usize)>,
     /// Only the first N items (of the shard).
     #[arg(short = 'n', long, value_name = "N")]
@@ -461,9 +479,16 @@ pub struct PlanEvalArgs {
     /// Questions to plan for, from the top.
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
-    /// Rows to skip first.
+    /// Questions of the split to skip first.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
+    /// Which questions, split by video (each video's questions all on one
+    /// side): `all`, `dev` (to choose methods and settings on) or `test` (to measure).
+    #[arg(long, default_value = "all", value_parser = vprog_eval::plan_eval::parse_split)]
+    pub split: vprog_eval::plan_eval::Split,
+    /// Take the N questions spread evenly over the split instead of the first N.
+    #[arg(long)]
+    pub spread: bool,
     /// Write one JSON line per question (program, attempts, findings) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -538,56 +563,12 @@ pub fn parse_unit_interval(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// `K/N` with `1 <= K <= N`.
-pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("`{s}` is not a shard; write K/N with 1 <= K <= N, e.g. 2/4");
-    let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
-    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
-    if k == 0 || n == 0 || k > n {
-        return Err(bad());
-    }
-    Ok((k, n))
-}
-
-/// `90`, `90s`, `1.5m`, `2h`, `500ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 90s, 10m, 1h"))?;
-    let secs = match unit {
-        "" | "s" => v,
-        "ms" => v / 1000.0,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit `{unit}`; use ms, s, m or h")),
-    };
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err("the duration must be positive".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").expect("ok"), Duration::from_secs(90));
-        assert_eq!(parse_duration("1.5m").expect("ok"), Duration::from_secs(90));
-        assert_eq!(parse_duration("250ms").expect("ok"), Duration::from_millis(250));
-        assert!(parse_duration("-3s").is_err());
-        assert!(parse_duration("3 weeks").is_err());
-    }
-
-    #[test]
-    fn shards_and_thresholds() {
-        assert_eq!(parse_shard("2/4"), Ok((2, 4)));
-        assert_eq!(parse_shard(" 1/1 "), Ok((1, 1)));
-        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "1/2/3"] {
-            assert!(parse_shard(bad).is_err(), "{bad}");
-        }
+    fn thresholds() {
         assert_eq!(parse_unit_interval("0.25"), Ok(0.25));
         assert!(parse_unit_interval("1.5").is_err() && parse_unit_interval("x").is_err());
     }

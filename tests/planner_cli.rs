@@ -122,16 +122,36 @@ fn plan_prints_a_checked_program_and_runs_nothing() {
     let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
     let first = &json[0];
     assert!(first["attempts"].as_array().is_some_and(|a| !a.is_empty()));
-    // Valid or not, every attempt names its findings; a valid program parses.
-    if first["valid"] == true {
-        let program = first["program"].as_str().expect("program text");
-        assert!(program.contains("answer"));
-        assert_eq!(o.status.code(), Some(0));
-    } else {
-        assert_eq!(o.status.code(), Some(1));
-    }
+    // A program always comes out: the model's (no fallback reason) or the
+    // fallback; either is checked and ends with an answer.
+    assert_eq!(first["valid"], true, "{out}\n{err}");
+    assert!(first["program"].as_str().is_some_and(|p| p.contains("answer")), "{out}");
+    assert_eq!(o.status.code(), Some(0));
     // Nothing ran: no trace, no step cache entries.
     assert!(!dir.path().join("runs").exists());
+
+    // Four tokens cannot hold a program: every attempt is cut off, and the
+    // fallback (the fast path's tracked count for "how many") stands in,
+    // marked as such; with --no-fallback the command fails instead.
+    let args = |extra: &[&'static str]| {
+        let mut a = vec!["plan", video.to_str().expect("utf-8 path"), "How many people walk through the scene?"];
+        a.extend(["--llm", "local:smollm2-135m-instruct", "--max-tokens", "4"]);
+        a.extend_from_slice(extra);
+        a
+    };
+    let o = vprog(&args(&["--json"]), dir.path());
+    let (out, err) = text(&o);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(json[0]["attempts"].as_array().map(Vec::len), Some(3), "{out}");
+    assert!(json[0]["fallback"].as_str().is_some_and(|f| f.contains("no valid program after 3 attempts")), "{out}");
+    assert!(json[0]["program"].as_str().is_some_and(|p| p.contains("track(") && p.contains("answer count(")), "{out}");
+    let o = vprog(&args(&[]), dir.path());
+    let (out, err) = text(&o);
+    assert!(out.starts_with("# program 1: fallback (no valid program after 3 attempts"), "{out}");
+    assert!(err.contains("still invalid after 2 repair rounds"), "{err}");
+    let o = vprog(&args(&["--no-fallback"]), dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
 }
 
 #[test]
@@ -139,7 +159,8 @@ fn bad_backends_and_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let video = media("ted/test.mp4");
     let v = video.to_str().expect("utf-8 path");
-    let cases: [(&[&str], &str); 5] = [
+    let long = "why ".repeat(2_500);
+    let cases: [(&[&str], &str); 8] = [
         (&["plan", v, "why?", "--llm", "gpt9"], "unknown --llm `gpt9`"),
         (&["plan", v, "why?", "--llm", "openai:http://127.0.0.1:9/v1"], "needs --model"),
         (
@@ -147,6 +168,13 @@ fn bad_backends_and_inputs_are_clear_errors() {
             "cannot reach the language-model server",
         ),
         (&["plan", v, "  ", "--llm", "local:smollm2-135m-instruct"], "the question is empty"),
+        (&["plan", v, &long, "--llm", "local:smollm2-135m-instruct"], "at most 2000 are planned for"),
+        (&["plan", v, "why?", "-o", "only", "--llm", "local:smollm2-135m-instruct"], "one answer option is no choice"),
+        (
+            &["plan", v, "why?", "--llm", "local:smollm2-135m-instruct", "-o", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+              "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "zz"],
+            "27 answer options",
+        ),
         (&["plan", v, "why?", "--llm", "local:no-such-model"], "no-such-model"),
     ];
     for (args, expected) in cases {

@@ -133,3 +133,43 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    /// An error whose text is `{text}`, optionally quoting its source.
+    #[derive(Debug)]
+    struct Layer {
+        text: String,
+        quotes: bool,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    }
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match (&self.source, self.quotes) {
+                (Some(s), true) => write!(f, "{}: {s}", self.text),
+                _ => f.write_str(&self.text),
+            }
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    fn layer(text: &str, quotes: bool, source: Option<Layer>) -> Layer {
+        Layer { text: text.into(), quotes, source: source.map(|s| Box::new(s) as _) }
+    }
+
+    #[test]
+    fn chain_prints_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotADirectory, "Not a directory (os error 20)");
+        let quoting = Layer { text: "/tmp/x/".into(), quotes: true, source: Some(Box::new(io)) };
+        let e = layer("cannot write /tmp/x/", false, Some(quoting));
+        assert_eq!(super::error_chain(&e), "cannot write /tmp/x/: /tmp/x/: Not a directory (os error 20)");
+        let plain = layer("outer", false, Some(layer("middle", false, Some(layer("root", false, None)))));
+        assert_eq!(super::error_chain(&plain), "outer: middle: root");
+    }
+}

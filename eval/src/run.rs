@@ -138,9 +138,29 @@ pub fn merge(dirs: &[impl AsRef<Path>]) -> Result<Vec<ItemResult>, Error> {
     Ok(all.into_values().collect())
 }
 
+/// `K/N` with `1 <= K <= N`: shard K of N, as `--shard` takes it.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not a shard; write K/N with 1 <= K <= N, e.g. 2/4");
+    let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_parse() {
+        assert_eq!(super::parse_shard("2/4"), Ok((2, 4)));
+        assert_eq!(super::parse_shard(" 1/1 "), Ok((1, 1)));
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "1/2/3"] {
+            assert!(super::parse_shard(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_shard_that_does_not_exist_is_refused_before_anything_runs() {

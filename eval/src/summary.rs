@@ -49,6 +49,31 @@ pub struct Summary {
     pub errors: usize,
 }
 
+impl Summary {
+    /// The summary in a few lines: accuracy, cost and errors; each path
+    /// alone (compare mode); accuracy by type and by path.
+    pub fn report_lines(&self) -> Vec<String> {
+        let errors = if self.errors > 0 { format!("; {} items could not run", self.errors) } else { String::new() };
+        let mut lines = vec![format!(
+            "accuracy: {:.1}% ({} of {}); mean {:.1} s, {:.1} language-model requests per item{errors}",
+            100.0 * self.overall.accuracy,
+            self.overall.correct,
+            self.overall.items,
+            self.mean_seconds,
+            self.mean_llm_calls,
+        )];
+        for (k, t) in self.compare.iter().flatten() {
+            lines.push(format!("  {k:<10} {:>5.1}% ({} of {})", 100.0 * t.accuracy, t.correct, t.items));
+        }
+        for (label, group) in [("type", &self.by_type), ("path", &self.by_path)] {
+            let list: Vec<String> =
+                group.iter().map(|(k, t)| format!("{k} {:.0}% ({}/{})", 100.0 * t.accuracy, t.correct, t.items)).collect();
+            lines.push(format!("  by {label}: {}", list.join(", ")));
+        }
+        lines
+    }
+}
+
 /// Summarises results.
 pub fn summarise(results: &[ItemResult]) -> Summary {
     let mut s = Summary {

@@ -64,6 +64,35 @@ pub fn calibrate_results(results: &[ItemResult], budget: CostBudget, source: ser
     Ok(calibrate(&observations, budget, source)?)
 }
 
+/// Calibrates on the results of the run in `run_dir` (as
+/// [`calibrate_results`]), adding the run's size and place to `settings`
+/// (an object; anything else is kept as `settings.given`),
+/// and stores the calibration twice: beside the run, and at `store` (default
+/// [`calibration_path`]), where `ask` and `eval` read it. Returns it with the
+/// place it was stored.
+pub fn calibrate_run(
+    results: &[ItemResult],
+    budget: CostBudget,
+    settings: serde_json::Value,
+    run_dir: &Path,
+    store_at: Option<PathBuf>,
+) -> Result<(Calibration, PathBuf), Error> {
+    let mut settings = match settings {
+        serde_json::Value::Object(m) => m,
+        other => serde_json::Map::from_iter([("given".to_string(), other)]),
+    };
+    settings.insert("items".into(), results.len().into());
+    settings.insert("errors".into(), results.iter().filter(|r| r.error.is_some()).count().into());
+    settings.insert("run".into(), run_dir.display().to_string().into());
+    let c = calibrate_results(results, budget, serde_json::Value::Object(settings))?;
+    store(&c, &run_dir.join("calibration.json"))?;
+    let Some(at) = store_at.or_else(calibration_path) else {
+        return Err(Error::File { path: run_dir.to_path_buf(), reason: "no place to store the calibration: give --store FILE".into() });
+    };
+    store(&c, &at)?;
+    Ok((c, at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

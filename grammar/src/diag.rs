@@ -327,6 +327,29 @@ fn shown_source(source: &str, spans: &[Span]) -> (String, Vec<Span>) {
     (out, spans)
 }
 
+/// What follows a file's diagnostics when only the first `shown` of them
+/// were printed: how many more there are (and how to list them all), then
+/// the count of errors and warnings when there is any error. One line each.
+pub fn diagnostics_footer(file: &str, diagnostics: &[Diagnostic], shown: usize) -> Vec<String> {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    let mut lines = Vec::new();
+    if let Some(hidden) = diagnostics.len().checked_sub(shown).filter(|&n| n > 0) {
+        lines.push(format!(
+            "{file}: {hidden} more diagnostic{} not shown ({errors} error{}, {warnings} warning{} in all; `vprog check --json {file}` lists every one)",
+            plural(hidden),
+            plural(errors),
+            plural(warnings)
+        ));
+    }
+    if errors > 0 {
+        let warnings = if warnings > 0 { format!(", {warnings} warning{}", plural(warnings)) } else { String::new() };
+        lines.push(format!("{file}: {errors} error{}{warnings}", plural(errors)));
+    }
+    lines
+}
+
 /// "Did you mean" helper: the closest candidate within a small edit distance.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let chars = name.chars().count();

@@ -15,8 +15,8 @@ pub mod span;
 pub mod text;
 
 pub use ast::*;
-pub use diag::{closest, Diagnostic, JsonDiagnostic, Label, Severity, SourceDiagnostic};
+pub use diag::{closest, diagnostics_footer, Diagnostic, JsonDiagnostic, Label, Severity, SourceDiagnostic};
 pub use parse::{parse, MAX_NESTING, MAX_OPERATORS, MAX_SOURCE_BYTES};
 pub use pretty::{format_float, format_timestamp, print_expr, print_program};
 pub use span::{line_col, LineCol, LineIndex, Span};
-pub use text::{escape_controls, is_unsafe_for_terminal};
+pub use text::{escape_controls, escape_json_for_terminal, is_unsafe_for_terminal};

@@ -28,6 +28,26 @@ pub fn duration_millis(value: f64, unit: TimeUnit) -> Option<u64> {
     (millis.is_finite() && millis <= MAX_MILLIS as f64).then_some(millis as u64)
 }
 
+/// A duration as a command-line flag takes it: a duration literal of the
+/// language (`90s`, `1.5m`, `500ms`, `2h`) or a bare number of seconds
+/// (`90`); it must be positive.
+pub fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 90s, 10m, 1h"))?;
+    let unit = if suffix.is_empty() {
+        TimeUnit::Seconds
+    } else {
+        time_unit(suffix).ok_or(format!("unknown unit `{suffix}`; use ms, s, m or h"))?
+    };
+    match duration_millis(value, unit) {
+        Some(ms) if value > 0.0 && ms > 0 => Ok(std::time::Duration::from_millis(ms)),
+        Some(_) => Err("the duration must be positive".into()),
+        None => Err(format!("`{s}` is too long a duration")),
+    }
+}
+
 /// The milliseconds of timestamp `h:m:s.frac_ms`, if below [`MAX_MILLIS`].
 /// Field ranges (minutes and seconds below 60) are the caller's.
 pub fn timestamp_millis(h: u64, m: u64, s: u64, frac_ms: u64) -> Option<u64> {
@@ -61,6 +81,18 @@ pub fn unicode_scalar(code: u32) -> Result<char, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duration_flags() {
+        use std::time::Duration;
+        assert_eq!(parse_duration_arg("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration_arg("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration_arg(" 250ms "), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration_arg("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["-3s", "3 weeks", "0s", "0.1ms", "1e13h", "s", "NaNs"] {
+            assert!(parse_duration_arg(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ranges_and_escapes() {

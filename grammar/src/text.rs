@@ -36,6 +36,26 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Serialised JSON made terminal-safe and still valid JSON: every character
+/// [`is_unsafe_for_terminal`] becomes a `\uXXXX` escape. Serialisers escape
+/// C0 controls themselves; DEL, C1 controls and bidirectional overrides can
+/// only occur inside strings, where the escape means the same character.
+pub fn escape_json_for_terminal(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(is_unsafe_for_terminal) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_unsafe_for_terminal(c) {
+            // All are in the Basic Multilingual Plane: one escape each.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Appends `c` to `out`, as `\u{..}` when it [`is_unsafe_for_terminal`].
 pub fn push_escaped(out: &mut String, c: char) {
     if is_unsafe_for_terminal(c) {
@@ -55,5 +75,12 @@ mod tests {
         assert_eq!(escape_controls("nul\0 cr\r del\x7f c1\u{9b}"), "nul\\u{0} cr\\u{d} del\\u{7f} c1\\u{9b}");
         assert_eq!(escape_controls("abc\u{202E}cba"), "abc\\u{202e}cba");
         assert!(matches!(escape_controls("héllo\twörld\n"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_stays_json_and_terminal_safe() {
+        let json = "{\"answer\": \"a\u{9b}b\u{202e}c\u{7f}\"}";
+        assert_eq!(escape_json_for_terminal(json), "{\"answer\": \"a\\u009bb\\u202ec\\u007f\"}");
+        assert!(matches!(escape_json_for_terminal("{\"a\": \"\\u001b\"}"), Cow::Borrowed(_)));
     }
 }

@@ -494,6 +494,31 @@ pub fn spec(id: &str) -> Option<&'static ModelSpec> {
     CATALOG.iter().find(|m| m.id == id)
 }
 
+/// The models a fetch with these `ids` installs: every model with `all`,
+/// the defaults (those some module uses by default) with no ids, else the
+/// ids as given.
+pub fn fetch_ids(ids: Vec<String>, all: bool) -> Vec<String> {
+    if all {
+        CATALOG.iter().map(|m| m.id.to_string()).collect()
+    } else if ids.is_empty() {
+        CATALOG.iter().filter(|m| !m.default_for.is_empty()).map(|m| m.id.to_string()).collect()
+    } else {
+        ids
+    }
+}
+
+/// Where a model's files come from, in a few words: `pypi NAME==VERSION`,
+/// or the first and last of a run of packages.
+pub fn source(m: &ModelSpec) -> String {
+    match m.packages {
+        [one] => format!("{} {}", one.registry, one.requirement()),
+        [first, .., last] => {
+            format!("{} {}..{}=={}", first.registry, first.name, last.name.rsplit('-').next().unwrap_or(last.name), first.version)
+        }
+        [] => String::new(),
+    }
+}
+
 /// Every model id, for error messages.
 pub fn ids() -> Vec<&'static str> {
     CATALOG.iter().map(|m| m.id).collect()

@@ -80,9 +80,31 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+    /// Fetching one of several models failed.
+    #[error("fetching model `{id}`: {source}")]
+    Fetching {
+        /// The model.
+        id: String,
+        /// Why.
+        #[source]
+        source: Box<ModelError>,
+    },
 }
 
 impl ModelError {
+    /// For a model that is missing or damaged, the command that installs it,
+    /// as a clause to follow the error (`run `vprog models fetch ID` ...`).
+    pub fn install_hint(&self) -> Option<String> {
+        match self {
+            ModelError::NotInstalled { id, root } => Some(format!(
+                "run `vprog models fetch {id}` (models are looked for in {}; set VPROG_MODELS to use another directory)",
+                root.display()
+            )),
+            ModelError::Damaged { id, reason } => Some(format!("its install is damaged ({reason}); run `vprog models fetch {id} --force`")),
+            _ => None,
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> ModelError {
         ModelError::Io { path: path.into(), source }

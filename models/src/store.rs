@@ -35,6 +35,17 @@ pub enum ModelStatus {
     Damaged(String),
 }
 
+impl std::fmt::Display for ModelStatus {
+    /// `installed`, `not installed` or `damaged: WHY`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelStatus::Installed => f.write_str("installed"),
+            ModelStatus::Missing => f.write_str("not installed"),
+            ModelStatus::Damaged(why) => write!(f, "damaged: {why}"),
+        }
+    }
+}
+
 /// One file's verification result.
 #[derive(Debug, Clone)]
 pub struct FileCheck {
@@ -50,6 +61,15 @@ impl FileCheck {
     /// Whether the file is present and matches its pin.
     pub fn ok(&self) -> bool {
         self.actual.as_deref() == Some(self.expected)
+    }
+
+    /// `ok`, `MISSING` or `MISMATCH (sha256 FOUND, pinned PIN)`.
+    pub fn verdict(&self) -> String {
+        match &self.actual {
+            None => "MISSING".to_string(),
+            Some(a) if a == self.expected => "ok".to_string(),
+            Some(a) => format!("MISMATCH (sha256 {a}, pinned {})", self.expected),
+        }
     }
 }
 
@@ -98,6 +118,26 @@ impl ModelStore {
     /// The catalog entry for `id`, or [`ModelError::Unknown`].
     pub fn spec(id: &str) -> Result<&'static ModelSpec, ModelError> {
         catalog::spec(id).ok_or_else(|| ModelError::Unknown { id: id.to_string(), known: catalog::ids().join(", ") })
+    }
+
+    /// Every catalog model with any file in the store (installed or damaged).
+    pub fn present_ids(&self) -> Vec<String> {
+        crate::CATALOG.iter().filter(|m| self.status(m) != ModelStatus::Missing).map(|m| m.id.to_string()).collect()
+    }
+
+    /// A catalog model and its state here, as `vprog models list --json`
+    /// gives it.
+    pub fn describe(&self, m: &ModelSpec) -> serde_json::Value {
+        serde_json::json!({
+            "id": m.id,
+            "task": m.task,
+            "description": m.description,
+            "bytes": m.size(),
+            "default_for": m.default_for,
+            "packages": m.packages.iter().map(|p| p.requirement()).collect::<Vec<_>>(),
+            "status": self.status(m).to_string(),
+            "dir": self.dir_of(m.id),
+        })
     }
 
     /// Whether `spec` is installed, checking presence and sizes (fast).

@@ -9,18 +9,10 @@ pub use vprog_models::{InstalledModel, ModelStore};
 /// A store error as a module error: a missing model becomes
 /// [`ModuleError::MissingModel`] naming `vprog models fetch ID`.
 pub fn module_error(e: ModelError) -> ModuleError {
+    if let (Some(install), ModelError::NotInstalled { id, .. } | ModelError::Damaged { id, .. }) = (e.install_hint(), &e) {
+        return ModuleError::MissingModel { model: id.clone(), install };
+    }
     match e {
-        ModelError::NotInstalled { id, root } => ModuleError::MissingModel {
-            install: format!(
-                "run `vprog models fetch {id}` (models are looked for in {}; set VPROG_MODELS to use another directory)",
-                root.display()
-            ),
-            model: id,
-        },
-        ModelError::Damaged { id, reason } => ModuleError::MissingModel {
-            install: format!("its install is damaged ({reason}); run `vprog models fetch {id} --force`"),
-            model: id,
-        },
         ModelError::Unknown { id, known } => ModuleError::invalid("model", format!("unknown model `{id}`; known models: {known}")),
         other => ModuleError::Failed(other.to_string()),
     }

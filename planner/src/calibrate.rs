@@ -208,6 +208,34 @@ pub fn calibrate(obs: &[Observation], budget: CostBudget, source: serde_json::Va
 }
 
 impl Calibration {
+    /// What `vprog calibrate` prints: θ and auto's accuracy, each path alone,
+    /// the slow share and cost at θ, and the curve over every θ tried.
+    pub fn report_lines(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!("θ = {:.4}: auto accuracy {:.1}% on {} questions", self.theta, 100.0 * self.accuracy, self.questions),
+            format!("  fast only {:.1}%, slow only {:.1}%", 100.0 * self.fast_accuracy, 100.0 * self.slow_accuracy),
+            format!(
+                "  slow path on {:.0}% of questions; mean {:.1} s, {:.1} language-model requests per question",
+                100.0 * self.slow_share,
+                self.mean_seconds,
+                self.mean_llm_calls
+            ),
+            "  θ     accuracy  slow   s/question  requests".to_string(),
+        ];
+        for p in &self.curve {
+            lines.push(format!(
+                "  {:.3}  {:>6.1}%  {:>4.0}%  {:>9.1}  {:>8.1}{}",
+                p.theta,
+                100.0 * p.accuracy,
+                100.0 * p.slow_share,
+                p.mean_seconds,
+                p.mean_llm_calls,
+                if p.within_budget { "" } else { "  (over budget)" }
+            ));
+        }
+        lines
+    }
+
     /// Reads a stored calibration, checking its schema and θ.
     pub fn from_json(text: &str) -> Result<Calibration, String> {
         let c: Calibration = serde_json::from_str(text).map_err(|e| format!("not a vprog calibration: {e}"))?;

@@ -213,6 +213,30 @@ pub struct Reasoning {
 }
 
 impl Reasoning {
+    /// What `vprog ask --json` prints: the final run's `answer` (its
+    /// summary), the path and why, the confidence against θ, the program,
+    /// both paths, the parameter search, the vote and spending, the cost and
+    /// the `trace` directory.
+    pub fn summary_json(&self, answer: Option<String>, trace: &std::path::Path) -> serde_json::Value {
+        let search = self.search.as_ref();
+        serde_json::json!({
+            "answer": answer,
+            "path": self.path,
+            "reason": self.reason,
+            "confidence": self.confidence,
+            "theta": self.theta,
+            "program": self.program,
+            "fast": self.fast,
+            "slow": self.slow,
+            "param_search": self.params,
+            "votes": search.map(|s| &s.votes),
+            "spent": search.map(|s| &s.spent),
+            "llm_calls": self.llm_calls,
+            "seconds": self.seconds,
+            "trace": trace,
+        })
+    }
+
     /// What `vprog ask` tells after its answer: the path and why, the
     /// program, the vote and what the search spent, the parameter search,
     /// and the total cost.

@@ -48,13 +48,11 @@ pub struct LocalBackend {
 }
 
 fn model_err(e: vprog_llm::Error) -> LlmError {
-    match e {
-        vprog_llm::Error::Store(vprog_models::ModelError::NotInstalled { id, root }) => LlmError::Model(format!(
-            "model `{id}` is not installed in {}: run `vprog models fetch {id}` (set VPROG_MODELS to use another directory)",
-            root.display()
-        )),
-        other => LlmError::Model(other.to_string()),
+    // A missing model is worded as a module's is (`ModuleError::MissingModel`).
+    if let vprog_llm::Error::Store(store @ vprog_models::ModelError::NotInstalled { id, .. }) = &e {
+        return LlmError::Model(format!("model `{id}` is not installed; {}", store.install_hint().unwrap_or_default()));
     }
+    LlmError::Model(e.to_string())
 }
 
 impl LocalBackend {

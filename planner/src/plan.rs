@@ -70,16 +70,37 @@ pub struct Attempt {
 
 /// The result of planning one program.
 pub struct Planned {
-    /// The valid program, if any attempt produced one.
+    /// The valid program: one an attempt produced, or the fallback.
     pub program: Option<Checked>,
     /// Every attempt, in order.
     pub attempts: Vec<Attempt>,
+    /// Why `program` is the fallback rather than the model's
+    /// ([`Planner::plan_or_fallback`]); `None` when the model wrote it.
+    pub fallback: Option<String>,
 }
 
 impl Planned {
+    /// What `vprog plan --json` prints for it: whether it is valid, the
+    /// program, the requests made and every attempt with its findings.
+    pub fn summary_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "valid": self.program.is_some(),
+            "program": self.program.as_ref().map(|c| c.source.as_str()),
+            "fallback": self.fallback,
+            "llm_calls": self.llm_calls(),
+            "attempts": self.attempts,
+        })
+    }
+
     /// Requests made to the model.
     pub fn llm_calls(&self) -> usize {
         self.attempts.len()
+    }
+
+    /// Whether the model wrote the valid program (repaired or not), not the
+    /// fallback.
+    pub fn valid_from_model(&self) -> bool {
+        self.program.is_some() && self.fallback.is_none()
     }
 
     /// Whether the first attempt was already valid.
@@ -220,11 +241,38 @@ impl Planner {
                 ms: reply.elapsed.as_secs_f64() * 1000.0,
             });
             if valid {
-                return Ok(Planned { program: Some(checked), attempts });
+                return Ok(Planned { program: Some(checked), attempts, fallback: None });
             }
             conversation.push(Message::assistant(source.trim_end()));
             conversation.push(repair_message(&render_findings(&findings, &source)));
         }
-        Ok(Planned { program: None, attempts })
+        Ok(Planned { program: None, attempts, fallback: None })
+    }
+
+    /// Like [`Planner::plan_seeded`], and when no attempt gave a valid
+    /// program, the fallback: the fast path's program for the question
+    /// ([`crate::fast_slow::fast_programs`]: a tracked count for "how many"
+    /// without options, else the whole-video evidence that fits the video,
+    /// read by `choose` or `ask_llm`), checked like any other. So a
+    /// well-formed question always gets a program; [`Planned::fallback`]
+    /// says when it is this one.
+    pub async fn plan_or_fallback(&self, question: &Question, seed: u64, temperature: f64) -> Result<Planned, LlmError> {
+        let mut planned = self.plan_seeded(question, seed, temperature).await?;
+        if planned.program.is_none() {
+            let config = crate::fast_slow::ReasonConfig::default();
+            let fallback = crate::fast_slow::fast_programs(question, &self.registry, &config)
+                .into_iter()
+                .map(|source| check_program(&source, &self.registry, !question.options.is_empty()))
+                .find(|c| c.findings.is_empty() && c.plan.is_some());
+            if let Some(checked) = fallback {
+                let n = planned.attempts.len();
+                planned.fallback = Some(format!(
+                    "no valid program after {n} attempt{}: the fast path's program for the question stands in",
+                    if n == 1 { "" } else { "s" }
+                ));
+                planned.program = Some(checked);
+            }
+        }
+        Ok(planned)
     }
 }

@@ -76,7 +76,48 @@ impl Question {
         self.options = options;
         self
     }
+
+    /// A question as a user asked it, refused when it cannot be planned for:
+    /// an empty question or one over [`MAX_QUESTION_CHARS`]; an empty
+    /// option or one over [`MAX_OPTION_CHARS`]; one option (a choice needs
+    /// two, or none for an open question); more than [`MAX_OPTIONS`]. A
+    /// question in another language is planned as written (the prompt and
+    /// its examples are English, so programs for it are less reliable).
+    pub fn asked(text: String, options: Vec<String>, video: VideoFacts) -> Result<Question, BadQuestion> {
+        let chars = text.trim().chars().count();
+        if chars == 0 {
+            return Err(BadQuestion("the question is empty".into()));
+        }
+        if chars > MAX_QUESTION_CHARS {
+            return Err(BadQuestion(format!("the question is {chars} characters long; at most {MAX_QUESTION_CHARS} are planned for")));
+        }
+        if let Some(i) = options.iter().position(|o| o.trim().is_empty()) {
+            return Err(BadQuestion(format!("answer option {} of {} is empty", i + 1, options.len())));
+        }
+        if let Some(i) = options.iter().position(|o| o.chars().count() > MAX_OPTION_CHARS) {
+            return Err(BadQuestion(format!("answer option {} is over {MAX_OPTION_CHARS} characters long", i + 1)));
+        }
+        match options.len() {
+            1 => return Err(BadQuestion("one answer option is no choice: give two or more, or none for an open question".into())),
+            n if n > MAX_OPTIONS => return Err(BadQuestion(format!("{n} answer options; at most {MAX_OPTIONS} are supported"))),
+            _ => {}
+        }
+        Ok(Question { text, options, video })
+    }
 }
+
+/// The longest question planned for, in characters (NExT-QA's longest is
+/// under 200; longer text is most likely a pasted document).
+pub const MAX_QUESTION_CHARS: usize = 2_000;
+/// The longest answer option, in characters.
+pub const MAX_OPTION_CHARS: usize = 500;
+/// The most answer options (one per letter, A to Z).
+pub const MAX_OPTIONS: usize = 26;
+
+/// Why a question cannot be planned for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadQuestion(pub String);
 
 /// One example, split into its question, options and program.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,4 +227,23 @@ pub fn messages(system: &str, question: &Question) -> Vec<Message> {
 /// findings on the previous one.
 pub fn repair_message(findings: &str) -> Message {
     Message::user(format!("That program has errors:\n{findings}\nWrite the corrected program: one statement per line, ending with an `answer` line.\nProgram:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_questions_are_refused_with_the_reason() {
+        let ask = |q: &str, options: Vec<String>| Question::asked(q.to_string(), options, VideoFacts::default()).map_err(|e| e.0);
+        let opts = |n: usize| (0..n).map(|i| format!("option {i}")).collect::<Vec<_>>();
+        assert_eq!(ask("  ", vec![]).err().as_deref(), Some("the question is empty"));
+        assert!(ask(&"why ".repeat(2_500), vec![]).err().is_some_and(|e| e.contains("9999 characters long")));
+        assert!(ask("why?", vec!["a".into(), " ".into()]).err().is_some_and(|e| e.contains("option 2 of 2 is empty")));
+        assert!(ask("why?", opts(1)).err().is_some_and(|e| e.contains("one answer option is no choice")));
+        assert!(ask("why?", opts(26)).is_ok(), "26 options, A to Z");
+        assert!(ask("why?", opts(27)).err().is_some_and(|e| e.contains("27 answer options")));
+        assert!(ask("¿Por qué ladra el perro?", opts(2)).is_ok(), "another language is planned as written");
+        assert!(ask("why?", vec![]).is_ok(), "an open question");
+    }
 }

@@ -181,6 +181,29 @@ impl PlannerRecord {
             .unwrap_or_default()
     }
 
+    /// The record as `vprog trace show` prints it: the reasoning, then the
+    /// search tree with each node's visits and mean reward, each rollout's
+    /// program and outcome, and the vote. Starts with an empty line.
+    pub fn show_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let reasoning = self.reasoning_lines();
+        if !reasoning.is_empty() {
+            out.push("\nreasoning:".to_string());
+            out.extend(reasoning.into_iter().map(|l| format!("  {l}")));
+        }
+        if self.search().is_none() {
+            return out;
+        }
+        out.push(format!("\nplanner: {}", self.summary()));
+        out.push("search tree (node: visits, mean reward; rollouts below their node):".to_string());
+        out.extend(self.tree_lines());
+        let votes = self.vote_lines();
+        if !votes.is_empty() {
+            out.push(format!("votes: {}", votes.join("; ")));
+        }
+        out
+    }
+
     /// The report's planner section (HTML, values escaped).
     pub fn html(&self) -> Result<String, String> {
         #[derive(Serialize)]

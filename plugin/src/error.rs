@@ -89,6 +89,14 @@ pub enum PluginError {
         /// What is wrong.
         reason: String,
     },
+    /// A `--grant` names a plugin that is not loaded.
+    #[error("--grant names `{name}`, but no plugin of that name is loaded (loaded: {loaded})")]
+    NoSuchGrantee {
+        /// The name the grant gave.
+        name: String,
+        /// The loaded plugins' names, or `none`.
+        loaded: String,
+    },
     /// The host engine could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),

@@ -22,12 +22,14 @@ mod error;
 pub mod host;
 mod limits;
 mod plugin;
+pub mod set;
 pub mod wit;
 
 pub use engine::{default_cache_dir, PluginHost, MAX_WASM_STACK, TICK};
 pub use error::PluginError;
 pub use limits::{split_grant, DirGrant, Grants, Limits};
 pub use plugin::{Plugin, PluginInfo, PluginModule};
+pub use set::{load_all, register_all};
 
 use std::sync::Arc;
 use vprog_runtime::Registry;

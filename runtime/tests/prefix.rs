@@ -233,6 +233,15 @@ fn rejections_happen_at_the_first_impossible_character() {
     let t = "frames = sample(video, fps: \"five\")";
     let reason = rejected_at(&ck, t, at(t, "\"five", 0));
     assert!(reason.contains("`fps` of `sample` expects Number"), "{reason}");
+    // An operator that does not apply to a call's result, known from the
+    // module's return type: a Timestamp minus a number (the planner wrote
+    // `duration(video) - 80` this way, and repairs repeated it).
+    let t = "x = start(subtitles(video)) - 80";
+    let reason = rejected_at(&ck, t, at(t, "- 80", 0));
+    assert!(reason.contains("`-` does not apply to Timestamp"), "{reason}");
+    assert!(!checks(t, &registry()), "the checker must reject it too");
+    let t = "answer count(subtitles(video)) - 1";
+    assert!(ck.check(t).complete && checks(t, &registry()), "an Int result takes `-`");
     // Literal kinds that narrow as they are written.
     let t = "c = trim_around(video, 00:10, pad: 5)";
     rejected_at(&ck, t, at(t, "5)", 1));

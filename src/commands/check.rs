@@ -11,13 +11,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     for path in &args.programs {
         let source = super::read_source(path)?;
         let file = path.display().to_string();
-        let (diagnostics, plan) = match super::parse(&source) {
-            Err(d) => (d, None),
-            Ok(program) => {
-                let out = vprog_runtime::check::check(&program, &registry);
-                (out.diagnostics, out.plan)
-            }
-        };
+        let vprog_runtime::check::CheckedSource { diagnostics, plan, .. } = vprog_runtime::check::check_source(&source, &registry);
         failed |= diagnostics.iter().any(|d| d.is_error());
         if args.json {
             let index = vprog_grammar::LineIndex::new(&source);

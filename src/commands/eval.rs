@@ -3,10 +3,8 @@
 //! The harness is the `vprog-eval` crate; this wires flags to it, shows
 //! progress and prints.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use vprog_eval::summary::{summarise, write_summary, Summary};
 use vprog_eval::{run_set, ItemResult, Progress, RunSpec};
 use vprog_planner::calibrate::CostBudget;
@@ -81,24 +79,7 @@ fn run(
     Ok(results?)
 }
 fn print_summary(s: &Summary) {
-    outln!(
-        "accuracy: {:.1}% ({} of {}); mean {:.1} s, {:.1} language-model requests per item{}",
-        100.0 * s.overall.accuracy,
-        s.overall.correct,
-        s.overall.items,
-        s.mean_seconds,
-        s.mean_llm_calls,
-        if s.errors > 0 { format!("; {} items could not run", s.errors) } else { String::new() }
-    );
-    if let Some(c) = &s.compare {
-        for (k, t) in c {
-            outln!("  {k:<10} {:>5.1}% ({} of {})", 100.0 * t.accuracy, t.correct, t.items);
-        }
-    }
-    for (label, group) in [("type", &s.by_type), ("path", &s.by_path)] {
-        let list: Vec<String> = group.iter().map(|(k, t)| format!("{k} {:.0}% ({}/{})", 100.0 * t.accuracy, t.correct, t.items)).collect();
-        outln!("  by {label}: {}", list.join(", "));
-    }
+    s.report_lines().iter().for_each(|l| outln!("{l}"));
 }
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -127,44 +108,16 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     let title = format!("vprog calibrate: {} (both paths)", args.bench.display());
     write_summary(&args.out, &results, &title)?;
     let budget = CostBudget { mean_seconds: args.max_seconds, mean_llm_calls: args.max_llm_calls_per_question };
-    let source = serde_json::json!({
+    let settings = serde_json::json!({
         "bench": args.bench.display().to_string(),
-        "items": results.len(),
-        "errors": results.iter().filter(|r| r.error.is_some()).count(),
-        "run": args.out.display().to_string(),
         "llm": reason.llm.llm,
         "answer_model": reason.answer_model,
         "search": format!("{:?}", reason.search).to_lowercase(),
         "iterations": reason.iterations,
         "seed": reason.llm.seed,
     });
-    let c = vprog_eval::theta::calibrate_results(&results, budget, source)?;
-    vprog_eval::theta::store(&c, &args.out.join("calibration.json"))?;
-    let store: PathBuf = match args.store.clone().or_else(vprog_eval::theta::calibration_path) {
-        Some(p) => p,
-        None => bail!("no place to store the calibration: give --store FILE"),
-    };
-    vprog_eval::theta::store(&c, &store)?;
-    outln!("θ = {:.4}: auto accuracy {:.1}% on {} questions", c.theta, 100.0 * c.accuracy, c.questions);
-    outln!("  fast only {:.1}%, slow only {:.1}%", 100.0 * c.fast_accuracy, 100.0 * c.slow_accuracy);
-    outln!(
-        "  slow path on {:.0}% of questions; mean {:.1} s, {:.1} language-model requests per question",
-        100.0 * c.slow_share,
-        c.mean_seconds,
-        c.mean_llm_calls
-    );
-    outln!("  θ     accuracy  slow   s/question  requests");
-    for p in &c.curve {
-        outln!(
-            "  {:.3}  {:>6.1}%  {:>4.0}%  {:>9.1}  {:>8.1}{}",
-            p.theta,
-            100.0 * p.accuracy,
-            100.0 * p.slow_share,
-            p.mean_seconds,
-            p.mean_llm_calls,
-            if p.within_budget { "" } else { "  (over budget)" }
-        );
-    }
+    let (c, store) = vprog_eval::theta::calibrate_run(&results, budget, settings, &args.out, args.store.clone())?;
+    c.report_lines().iter().for_each(|l| outln!("{l}"));
     errln!("stored: {} (vprog ask and eval read it; --theta overrides)", store.display());
     Ok(ExitCode::SUCCESS)
 }

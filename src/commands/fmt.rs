@@ -6,10 +6,10 @@ use crate::cli::FmtArgs;
 
 pub fn run(args: FmtArgs) -> anyhow::Result<ExitCode> {
     let source = super::read_source(&args.program)?;
-    let program = match super::parse(&source) {
+    let program = match vprog_grammar::parse(&source) {
         Ok(p) => p,
         Err(d) => {
-            super::print_diagnostics(&args.program.display().to_string(), &source, &d);
+            super::print_diagnostics(&args.program.display().to_string(), &source, &[*d]);
             return Ok(ExitCode::from(1));
         }
     };

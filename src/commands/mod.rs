@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use vprog_grammar::{Diagnostic, Program};
+use vprog_grammar::Diagnostic;
 
 use crate::cli::Command;
 
@@ -45,47 +45,14 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 /// Cancels `interrupt` on the first Ctrl-C or SIGTERM, so the run stops its
 /// steps and writes its trace; a second signal exits at once (status 130).
 pub fn cancel_on_signals(rt: &tokio::runtime::Runtime, interrupt: vprog_runtime::CancellationToken) {
-    rt.spawn(async move {
-        signal().await;
-        interrupt.cancel();
-        errln!("vprog: interrupted: stopping the steps in flight and writing the trace (interrupt again to quit at once)");
-        signal().await;
-        std::process::exit(130);
-    });
-}
-
-/// The next Ctrl-C or SIGTERM.
-async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    let first = || errln!("vprog: interrupted: stopping the steps in flight and writing the trace (interrupt again to quit at once)");
+    vprog_runtime::exec::interrupt::cancel_on_signals(rt, interrupt, first, || std::process::exit(130));
 }
 
 /// Reads a program file.
 pub fn read_source(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read program {}", path.display()))?;
     String::from_utf8(bytes).with_context(|| format!("program {} is not UTF-8 text", path.display()))
-}
-
-/// Parses a program; a syntax error comes back as its diagnostic.
-pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
-    vprog_grammar::parse(source).map_err(|d| vec![*d])
 }
 
 /// Diagnostics printed per file; the rest are counted (`check --json` lists all).
@@ -100,30 +67,7 @@ pub fn print_diagnostics(file: &str, source: &str, diagnostics: &[Diagnostic]) {
         let report = miette::Report::new(d.clone().with_source(file, source));
         eprintln!("{report:?}");
     }
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = diagnostics.len() - errors;
-    if let Some(hidden) = diagnostics.len().checked_sub(MAX_PRINTED_DIAGNOSTICS).filter(|&n| n > 0) {
-        errln!(
-            "{file}: {hidden} more diagnostic{} not shown ({errors} error{}, {warnings} warning{} in all; `vprog check --json {file}` lists every one)",
-            plural(hidden),
-            plural(errors),
-            plural(warnings)
-        );
-    }
-    if errors > 0 {
-        errln!(
-            "{file}: {errors} error{}{}",
-            plural(errors),
-            if warnings > 0 { format!(", {warnings} warning{}", plural(warnings)) } else { String::new() }
-        );
-    }
-}
-
-/// `"s"` unless `n` is 1.
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
+    for line in vprog_grammar::diagnostics_footer(file, diagnostics, MAX_PRINTED_DIAGNOSTICS) {
+        errln!("{line}");
     }
 }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use vprog_eval::session::step_cache;
 use vprog_eval::Session;
 use vprog_planner::fast_slow::{Mode, ReasonConfig, Strategy};
@@ -49,15 +48,8 @@ pub fn mode(mode: ReasonMode) -> Mode {
 /// A session with the planner's language model and the plugins `args`
 /// name; `config` is [`config`] of `args`.
 pub fn session(args: &ReasonArgs, config: ReasonConfig, progress: bool) -> anyhow::Result<Session> {
-    let registry = super::plugin::registry(&args.plugins)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    let backend = rt.block_on(super::llm::backend(&args.llm))?;
-    let planner = super::llm::planner(backend, registry, &args.llm);
-    let cache = if args.no_shared_cache {
-        Cache::disabled()
-    } else {
-        step_cache(if args.no_cache { None } else { args.cache_dir.clone().or_else(Cache::default_dir) })
-    };
-    let executor = Executor::new(Arc::new(cache), ExecConfig { step_timeout: args.step_timeout, progress, ..ExecConfig::default() });
+    let (rt, planner) = super::llm::runtime_and_planner(&args.llm, &args.plugins)?;
+    let cache = if args.no_shared_cache { Cache::disabled() } else { step_cache(args.steps.disk_cache()) };
+    let executor = Executor::new(Arc::new(cache), ExecConfig { step_timeout: args.steps.step_timeout, progress, ..ExecConfig::default() });
     Ok(Session { rt, planner, executor, config })
 }

@@ -48,7 +48,7 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         None => outln!("run {} in {:.0} ms", trace.run_id, trace.wall_ms),
     }
     match planner {
-        Some(Ok(p)) => show_planner(&p),
+        Some(Ok(p)) => p.show_lines().iter().for_each(|l| outln!("{l}")),
         Some(Err(e)) => errln!("\nplanner: {e}"),
         None => {}
     }
@@ -57,29 +57,4 @@ pub fn run(command: TraceCommand) -> anyhow::Result<ExitCode> {
         outln!("\n{key}: a record ({schema}) this vprog does not show");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The planner's part of a trace (`vprog ask`): the reasoning, then the
-/// search tree with each node's visits and mean reward, each rollout's
-/// program and outcome, and the vote.
-fn show_planner(p: &PlannerRecord) {
-    let reasoning = p.reasoning_lines();
-    if !reasoning.is_empty() {
-        outln!("\nreasoning:");
-        for l in reasoning {
-            outln!("  {l}");
-        }
-    }
-    if p.search().is_none() {
-        return;
-    }
-    outln!("\nplanner: {}", p.summary());
-    outln!("search tree (node: visits, mean reward; rollouts below their node):");
-    for l in p.tree_lines() {
-        outln!("{l}");
-    }
-    let votes = p.vote_lines();
-    if !votes.is_empty() {
-        outln!("votes: {}", votes.join("; "));
-    }
 }

@@ -38,6 +38,28 @@ impl CheckOutput {
     }
 }
 
+/// A program's text, parsed and checked.
+pub struct CheckedSource {
+    /// The program, when it parses.
+    pub program: Option<Program>,
+    /// The syntax error, or every error and warning of the check.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The lowered program, when there is no error.
+    pub plan: Option<Dataflow>,
+}
+
+/// Parses `source` and checks it against `registry`: a syntax error comes
+/// back as the only diagnostic.
+pub fn check_source(source: &str, registry: &Registry) -> CheckedSource {
+    match vprog_grammar::parse(source) {
+        Err(d) => CheckedSource { program: None, diagnostics: vec![*d], plan: None },
+        Ok(program) => {
+            let out = check(&program, registry);
+            CheckedSource { program: Some(program), diagnostics: out.diagnostics, plan: out.plan }
+        }
+    }
+}
+
 /// Checks `program` against the modules in `registry`.
 pub fn check(program: &Program, registry: &Registry) -> CheckOutput {
     let mut c = Checker { registry, scopes: Scopes::new(), diags: Vec::new(), suggestions_left: MAX_SUGGESTIONS };

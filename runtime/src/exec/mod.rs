@@ -8,7 +8,9 @@
 
 mod batch;
 mod elements;
+pub mod interrupt;
 mod record;
+mod summary;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -157,6 +159,16 @@ impl ExecError {
             | ExecError::InvalidOutput { span, .. }
             | ExecError::Internal { span, .. } => Some(*span),
         }
+    }
+
+    /// The error as a diagnostic (`vprog::step_failed`) pointing at the
+    /// failing step, when one failed.
+    pub fn to_diagnostic(&self) -> Option<vprog_grammar::Diagnostic> {
+        let step = self.step().unwrap_or("?");
+        let d = vprog_grammar::Diagnostic::error("vprog::step_failed", self.to_string(), self.span()?, format!("step {step} failed here"));
+        Some(d.with_help(
+            "the trace records every step that ran before the failure; completed steps are cached, so a rerun resumes from them",
+        ))
     }
 }
 

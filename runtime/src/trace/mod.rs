@@ -25,6 +25,27 @@ use crate::exec::{RunInputs, RunOutcome, StepRecord};
 use crate::value::{Frame, Value};
 use artifacts::{pick_evenly, ArtifactJob};
 
+/// A directory under `base` that no earlier run used, named after the UTC
+/// time: `base/YYYYMMDD-HHMMSS`, with `-2`, `-3`, ... when several runs start
+/// in the same second.
+pub fn fresh_dir(base: &Path) -> PathBuf {
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    // "2026-12-07 01:02:03 UTC" -> "20261207-010203"
+    let stamp: String = report::utc(unix_ms)
+        .trim_end_matches(" UTC")
+        .chars()
+        .filter_map(|c| match c {
+            '-' | ':' => None,
+            ' ' => Some('-'),
+            c => Some(c),
+        })
+        .collect();
+    (1..)
+        .map(|n| base.join(if n == 1 { stamp.clone() } else { format!("{stamp}-{n}") }))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| base.join(stamp))
+}
+
 /// Failing to write or read a trace.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {

@@ -625,7 +625,10 @@ impl<'a> Parser<'a> {
             (None, _) => eof(ctx == Ctx::TopAnswer && var_ok && !matches!(var, Var::Pending)),
             (Some(b'('), Some(m)) => {
                 self.call(m)?;
-                Ok(Some(None))
+                // A fixed return type holds an operator after the call to
+                // it (`duration(video) - 80` stops at `-`); a generic one
+                // is unknown here.
+                Ok(Some(m.returns.clone()))
             }
             (Some(b'('), None) => fail(self.pos, format!("`{w}` is not a module")),
             (Some(_), _) if !var_ok => fail(self.pos, format!("`{w}` is a module; expected `(`")),
