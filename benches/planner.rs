@@ -6,6 +6,12 @@
 //! the language model (so both runs explore the same tree) and the real
 //! modules: subtitles, MiniLM retrieval, the lexical chooser.
 //!
+//! The `plan_cold` group times what a user waits for: a new `vprog plan`
+//! process on one question (model load, the system prompt's keys and values
+//! read back from the disk cache a first run stored, prefill of the
+//! question, decoding, checking, repairs). The very first run, which
+//! prefills the whole system prompt, is timed once and printed.
+//!
 //! `VPROG_MODELS=/work/models cargo bench --bench planner`
 
 // `criterion_group!` defines an undocumented public function.
@@ -123,5 +129,30 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// `vprog plan` on NExT-QA question 1 in a new process, with `cache` as the
+/// cache directory; seconds.
+fn plan_process(cache: &Path) -> f64 {
+    let t0 = std::time::Instant::now();
+    let video = Path::new(env!("CARGO_MANIFEST_DIR")).join("media/vtest.avi");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vprog"))
+        .arg("plan")
+        .arg(&video)
+        .args(["where is this video taken?", "--options", "park", "living room", "beach", "restaurant", "classroom"])
+        .env("VPROG_CACHE_DIR", cache)
+        .output()
+        .expect("vprog runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    t0.elapsed().as_secs_f64()
+}
+
+fn cold(c: &mut Criterion) {
+    let cache = tempfile::tempdir().expect("temp dir");
+    eprintln!("plan_cold: first run ever (the system prompt prefilled and stored): {:.1} s", plan_process(cache.path()));
+    let mut g = c.benchmark_group("plan_cold");
+    g.sample_size(10);
+    g.bench_function("new_process_one_question", |b| b.iter(|| plan_process(cache.path())));
+    g.finish();
+}
+
+criterion_group!(benches, bench, cold);
 criterion_main!(benches);

@@ -249,6 +249,10 @@ pub struct LlmArgs {
     /// Repair rounds for an invalid program (its diagnostics are fed back).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub repair_rounds: usize,
+    /// Revision requests for a valid program that uses no evidence suited to
+    /// the question (kept only when valid and useful; 0: none).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub revision_rounds: usize,
     /// Most tokens of one program.
     #[arg(long, value_name = "N", default_value_t = 160)]
     pub max_tokens: usize,

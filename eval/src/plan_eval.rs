@@ -203,6 +203,11 @@ pub struct PlanEvalSummary {
     pub share_useful: f64,
     /// Of the model's valid programs, how many are useful.
     pub useful_from_model: usize,
+    /// Questions whose program is a revision written for usefulness
+    /// ([`vprog_planner::PlannerConfig::revision_rounds`]).
+    pub revised: usize,
+    /// Revision rounds allowed.
+    pub revision_rounds: usize,
     /// Per question kind: questions, programs using a relevant module, useful programs.
     pub by_kind: BTreeMap<String, KindTally>,
     /// `valid_before_repair / questions`.
@@ -248,6 +253,7 @@ impl PlanEvalSummary {
                 self.useful_from_model,
                 self.valid_after_repair
             ),
+            format!("revised for usefulness: {} (up to {} rounds)", self.revised, self.revision_rounds),
             format!("mean LLM calls:        {:.2}", self.mean_llm_calls),
             format!(
                 "time per question:     mean {:.1} s, median {:.1} s, 95th percentile {:.1} s",
@@ -318,6 +324,8 @@ pub fn plan_eval(
         useful: 0,
         share_useful: 0.0,
         useful_from_model: 0,
+        revised: 0,
+        revision_rounds: planner.config().revision_rounds,
         by_kind: BTreeMap::new(),
         share_valid_before_repair: 0.0,
         share_valid_after_repair: 0.0,
@@ -349,6 +357,7 @@ pub fn plan_eval(
         s.valid_before_repair += usize::from(valid_first);
         s.valid_after_repair += usize::from(valid);
         s.fallback += usize::from(fallback.is_some());
+        s.revised += usize::from(planned.as_ref().is_some_and(Planned::revised));
         let plan = planned.as_ref().and_then(|p| p.program.as_ref()).and_then(|c| c.plan.as_ref());
         let usefulness = plan.map(|plan| judge(&row.question, plan, planner.registry()));
         let kind = s.by_kind.entry(question_kind(&row.question).as_str().to_string()).or_default();

@@ -160,6 +160,11 @@ impl GgufFile {
         self.content.tensor_infos.contains_key(name)
     }
 
+    /// The stored shape of tensor `name`, if the file has it.
+    pub fn tensor_dims(&self, name: &str) -> Option<&[usize]> {
+        self.content.tensor_infos.get(name).map(|info| info.shape.dims())
+    }
+
     /// Reads tensor `name`, which must have shape `dims` (candle order: rows first).
     pub fn tensor(&mut self, name: &str, dims: &[usize], device: &Device) -> Result<QTensor, Error> {
         let Some(info) = self.content.tensor_infos.get(name) else {

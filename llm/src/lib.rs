@@ -5,6 +5,8 @@
 //! - [`model`]: the llama/qwen2 forward pass with a cloneable KV cache and a
 //!   prefix cache, and the requantization of matrices candle has no fast
 //!   kernel for.
+//! - [`persist`]: prefilled prompt prefixes kept on disk between processes.
+//! - [`prepared`]: weights kept on disk in the form the CPU kernels run.
 //! - [`tokenizer`]: the byte-level BPE tokenizer built from GGUF metadata.
 //!
 //! [`shared_llm`] and [`shared_tokenizer`] load once per process, keyed by
@@ -17,6 +19,8 @@
 
 pub mod gguf;
 pub mod model;
+pub mod persist;
+pub mod prepared;
 pub mod tokenizer;
 
 use std::collections::HashMap;
@@ -84,6 +88,9 @@ pub struct Llm {
     pub model: Model,
     /// KV caches of recent prompts, reused for shared prefixes.
     pub prefixes: PrefixCache,
+    /// Where long stable prefixes (a system prompt) are kept between
+    /// processes; `None` when there is no cache directory.
+    pub prefix_store: Option<persist::PrefixStore>,
 }
 
 /// The GGUF file of language model `id` in `store`: [`Error::Store`] when it
@@ -134,8 +141,15 @@ pub fn shared_llm(id: &str, path: &Path, device: &candle_core::Device) -> Result
     static MODELS: OnceLock<Mutex<HashMap<String, Slot<Llm>>>> = OnceLock::new();
     let tokenizer = shared_tokenizer(id, path)?;
     shared(&MODELS, format!("{}@{:?}", path.display(), device.location()), || {
-        let model = Model::load(id, path, device)?;
-        Ok(Llm { id: id.to_string(), path: path.to_path_buf(), tokenizer, model, prefixes: PrefixCache::default() })
+        let t0 = std::time::Instant::now();
+        let prepared = prepared::PreparedStore::default_root().and_then(|root| prepared::PreparedStore::for_model(&root, path));
+        let model = match &prepared {
+            Some(store) => Model::load_prepared(id, path, device, store)?,
+            None => Model::load(id, path, device)?,
+        };
+        tracing::info!(model = id, seconds = t0.elapsed().as_secs_f64(), "llm: weights loaded");
+        let prefix_store = persist::PrefixStore::default_root().and_then(|root| persist::PrefixStore::for_model(&root, path));
+        Ok(Llm { id: id.to_string(), path: path.to_path_buf(), tokenizer, model, prefixes: PrefixCache::default(), prefix_store })
     })
 }
 

@@ -9,12 +9,14 @@
 //! which is what scoring an option's tokens in one pass needs.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::Error;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
 use crate::gguf::{Arch, Config, GgufFile};
+use crate::prepared::PreparedStore;
 
 /// A candle error as an inference failure.
 pub fn candle_err(e: candle_core::Error) -> Error {
@@ -56,6 +58,17 @@ impl KvCache {
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Each block's keys and values, `[1, kv_heads, len, head_dim]` each
+    /// (`None` for a block not run yet).
+    pub fn layers(&self) -> &[Option<(Tensor, Tensor)>] {
+        &self.layers
+    }
+
+    /// A cache of `len` positions from each block's keys and values.
+    pub fn from_layers(layers: Vec<(Tensor, Tensor)>, len: usize) -> KvCache {
+        KvCache { layers: layers.into_iter().map(Some).collect(), len }
     }
 
     /// The first `len` positions (views of the same storage; nothing is copied).
@@ -103,7 +116,22 @@ impl PrefixCache {
     /// computes the same numbers whether it was prefilled from scratch or
     /// from a cached prefix: seeded sampling after it is reproducible.
     pub fn prefill(&self, model: &Model, prompt: &[u32]) -> Result<(Tensor, KvCache, usize)> {
-        let (mut cache, reused) = {
+        self.prefill_persisting(model, prompt, None)
+    }
+
+    /// Like [`PrefixCache::prefill`], and with `persist = (store, stable)`,
+    /// the prompt's first `stable` tokens (rounded down to whole
+    /// [`QUERY_BLOCK`]s; a system prompt, say) are read from `store` when
+    /// memory has less of them, and written to it when this call computed
+    /// them, for the next process.
+    pub fn prefill_persisting(
+        &self,
+        model: &Model,
+        prompt: &[u32],
+        persist: Option<(&crate::persist::PrefixStore, usize)>,
+    ) -> Result<(Tensor, KvCache, usize)> {
+        let stable = persist.map_or(0, |(_, n)| n.min(prompt.len().saturating_sub(1)) / QUERY_BLOCK * QUERY_BLOCK);
+        let (cache, reused) = {
             let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             let best = entries
                 .iter()
@@ -117,6 +145,13 @@ impl PrefixCache {
                 _ => (KvCache::default(), 0),
             }
         };
+        let (mut cache, reused) = match persist {
+            Some((store, _)) if stable > reused => match store.load(model, &prompt[..stable]) {
+                Some(kv) => (kv, stable),
+                None => (cache, reused),
+            },
+            _ => (cache, reused),
+        };
         if prompt.len() <= reused {
             return Err(Error::Failed("language model: an empty prompt".into()));
         }
@@ -125,6 +160,9 @@ impl PrefixCache {
             let end = ((pos / QUERY_BLOCK + 1) * QUERY_BLOCK).min(prompt.len());
             let logits = model.forward_last(&prompt[pos..end], &mut cache)?;
             pos = end;
+            if let (Some((store, _)), true) = (persist, pos == stable && reused < stable) {
+                store.save(&prompt[..stable], &cache);
+            }
             if pos == prompt.len() {
                 break logits;
             }
@@ -143,7 +181,7 @@ impl PrefixCache {
 pub struct Model {
     /// Its hyper-parameters.
     pub config: Config,
-    embed: QTensor,
+    embed: Arc<QTensor>,
     blocks: Vec<Block>,
     norm: Tensor,
     output: Linear,
@@ -162,52 +200,82 @@ impl Model {
     /// Loads the GGUF model at `path` (checking every tensor's presence and shape).
     pub fn load(model: &str, path: &Path, device: &Device) -> Result<Model> {
         let mut f = GgufFile::open(model, path)?;
-        let cfg = f.config()?;
+        Model::read(&mut Loader { f: &mut f, device, form: Form::Original, kept: None })
+    }
+
+    /// Loads like [`Model::load`], through the prepared copy of the weights
+    /// `store` keeps ([`PreparedStore`]): read from it when it is there and
+    /// sound, else prepared from `path` and written to it for the next
+    /// process. Only CPU weights are prepared (GPU kernels take every format
+    /// as is), so on another device this is [`Model::load`].
+    pub fn load_prepared(model: &str, path: &Path, device: &Device, store: &PreparedStore) -> Result<Model> {
+        if !device.is_cpu() {
+            return Model::load(model, path, device);
+        }
+        if store.file().is_file() {
+            let prepared = GgufFile::open(model, store.file()).and_then(|mut f| {
+                store.check(&f).map_err(|why| f.bad(why))?;
+                Model::read(&mut Loader { f: &mut f, device, form: Form::Prepared, kept: None })
+            });
+            match prepared {
+                Ok(m) => return Ok(m),
+                Err(why) => tracing::warn!(%why, "llm: ignoring prepared weights (preparing them again)"),
+            }
+        }
+        let mut f = GgufFile::open(model, path)?;
+        let mut loader = Loader { f: &mut f, device, form: Form::Original, kept: Some(Vec::new()) };
+        let m = Model::read(&mut loader)?;
+        let kept = loader.kept.take().unwrap_or_default();
+        store.save(&f.content.metadata, &kept);
+        Ok(m)
+    }
+
+    fn read(l: &mut Loader<'_>) -> Result<Model> {
+        let cfg = l.f.config()?;
+        let device = l.device;
         let (h, kv, ffn) = (cfg.hidden, cfg.kv_heads * cfg.head_dim, cfg.ffn);
-        let vec = |f: &mut GgufFile, name: &str, n: usize| -> Result<Tensor> {
-            let q = f.tensor(name, &[n], device)?;
-            q.dequantize(device).map_err(|e| f.bad(format!("tensor `{name}`: {e}")))
-        };
-        let mat = |f: &mut GgufFile, name: &str, rows: usize, cols: usize| -> Result<Linear> {
-            let q = f.tensor(name, &[rows, cols], device)?;
-            Linear::new(q, device).map_err(|e| f.bad(format!("tensor `{name}`: {e}")))
-        };
-        let embed = f.tensor("token_embd.weight", &[cfg.vocab, h], device)?;
-        let norm = vec(&mut f, "output_norm.weight", h)?;
-        let output = if f.has_tensor("output.weight") {
-            mat(&mut f, "output.weight", cfg.vocab, h)?
+        let embed = Arc::new(l.f.tensor("token_embd.weight", &[cfg.vocab, h], device)?);
+        l.keep("token_embd.weight", &embed);
+        let norm = l.vector("output_norm.weight", h)?;
+        let output = if l.f.has_tensor("output.weight") {
+            l.matrix("output.weight", cfg.vocab, h)?
         } else {
-            // Tied embeddings.
-            let q = f.tensor("token_embd.weight", &[cfg.vocab, h], device)?;
-            Linear::new(q, device).map_err(|e| f.bad(format!("tensor `token_embd.weight`: {e}")))?
+            // Tied embeddings (kept as `output.weight` in prepared form).
+            let q = l.f.tensor("token_embd.weight", &[cfg.vocab, h], device)?;
+            l.linear("output.weight", q, 0)?
         };
         let mut blocks = Vec::with_capacity(cfg.layers);
         for i in 0..cfg.layers {
             let p = format!("blk.{i}");
             let bias = match cfg.arch {
                 Arch::Qwen2 => Some((
-                    vec(&mut f, &format!("{p}.attn_q.bias"), h)?,
-                    vec(&mut f, &format!("{p}.attn_k.bias"), kv)?,
-                    vec(&mut f, &format!("{p}.attn_v.bias"), kv)?,
+                    l.vector(&format!("{p}.attn_q.bias"), h)?,
+                    l.vector(&format!("{p}.attn_k.bias"), kv)?,
+                    l.vector(&format!("{p}.attn_v.bias"), kv)?,
                 )),
                 Arch::Llama => None,
             };
             blocks.push(Block {
-                attn_norm: vec(&mut f, &format!("{p}.attn_norm.weight"), h)?,
-                wq: mat(&mut f, &format!("{p}.attn_q.weight"), h, h)?,
-                wk: mat(&mut f, &format!("{p}.attn_k.weight"), kv, h)?,
-                wv: mat(&mut f, &format!("{p}.attn_v.weight"), kv, h)?,
-                wo: mat(&mut f, &format!("{p}.attn_output.weight"), h, h)?,
+                attn_norm: l.vector(&format!("{p}.attn_norm.weight"), h)?,
+                wq: l.matrix(&format!("{p}.attn_q.weight"), h, h)?,
+                wk: l.matrix(&format!("{p}.attn_k.weight"), kv, h)?,
+                wv: l.matrix(&format!("{p}.attn_v.weight"), kv, h)?,
+                wo: l.matrix(&format!("{p}.attn_output.weight"), h, h)?,
                 bias,
-                ffn_norm: vec(&mut f, &format!("{p}.ffn_norm.weight"), h)?,
-                gate: mat(&mut f, &format!("{p}.ffn_gate.weight"), ffn, h)?,
-                up: mat(&mut f, &format!("{p}.ffn_up.weight"), ffn, h)?,
-                down: mat(&mut f, &format!("{p}.ffn_down.weight"), h, ffn)?,
+                ffn_norm: l.vector(&format!("{p}.ffn_norm.weight"), h)?,
+                gate: l.matrix(&format!("{p}.ffn_gate.weight"), ffn, h)?,
+                up: l.matrix(&format!("{p}.ffn_up.weight"), ffn, h)?,
+                down: l.matrix(&format!("{p}.ffn_down.weight"), h, ffn)?,
             });
         }
         let positions = MAX_POSITIONS.min(cfg.context_length.max(1));
         let (cos, sin) = rope_tables(cfg.head_dim, cfg.rope_theta, positions, device).map_err(candle_err)?;
         Ok(Model { config: cfg, embed, blocks, norm, output, cos, sin, device: device.clone() })
+    }
+
+    /// The device it runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// Longest sequence (cache plus chunk) this model runs.
@@ -355,7 +423,9 @@ struct Linear {
 }
 
 impl Linear {
-    fn new(q: QTensor, device: &Device) -> candle_core::Result<Linear> {
+    /// `q` prepared for the kernels of `device`, with the tensor it now
+    /// multiplies by (`q` itself when it needed nothing).
+    fn new(q: QTensor, device: &Device) -> candle_core::Result<(Linear, Arc<QTensor>)> {
         let (n, k) = q.shape().dims2()?;
         let dtype = q.dtype();
         let scalar_only = matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1);
@@ -366,13 +436,18 @@ impl Linear {
             0
         };
         if !device.is_cpu() || !q8_able || (!scalar_only && pad == 0) {
-            return Ok(Linear { w: QMatMul::from_qtensor(q)?, pad: 0 });
+            return Linear::prepared(Arc::new(q), 0);
         }
         let mut f = q.dequantize(device)?;
         if pad > 0 {
             f = f.pad_with_zeros(1, 0, pad)?;
         }
-        Ok(Linear { w: QMatMul::from_qtensor(QTensor::quantize(&f, GgmlDType::Q8_0)?)?, pad })
+        Linear::prepared(Arc::new(QTensor::quantize(&f, GgmlDType::Q8_0)?), pad)
+    }
+
+    /// A matrix already prepared, whose inputs get `pad` zero columns.
+    fn prepared(q: Arc<QTensor>, pad: usize) -> candle_core::Result<(Linear, Arc<QTensor>)> {
+        Ok((Linear { w: QMatMul::from_arc(q.clone())?, pad }, q))
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -381,6 +456,78 @@ impl Linear {
         } else {
             self.w.forward(&x.pad_with_zeros(D::Minus1, 0, self.pad)?)
         }
+    }
+}
+
+/// Which form a GGUF file's weights are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// As published: matrices are prepared while loading.
+    Original,
+    /// As [`Linear::new`] leaves them (a [`PreparedStore`] file): matrices
+    /// may be Q8_0 and zero-padded to a multiple of 256 columns.
+    Prepared,
+}
+
+/// Reads one model's tensors from a GGUF file, optionally keeping each as
+/// prepared (for [`PreparedStore::save`]).
+struct Loader<'a> {
+    f: &'a mut GgufFile,
+    device: &'a Device,
+    form: Form,
+    kept: Option<Vec<(String, Arc<QTensor>)>>,
+}
+
+impl Loader<'_> {
+    fn keep(&mut self, name: &str, q: &Arc<QTensor>) {
+        if let Some(kept) = &mut self.kept {
+            kept.push((name.to_string(), q.clone()));
+        }
+    }
+
+    /// A vector of `n` values, as f32.
+    fn vector(&mut self, name: &str, n: usize) -> Result<Tensor> {
+        let q = Arc::new(self.f.tensor(name, &[n], self.device)?);
+        self.keep(name, &q);
+        q.dequantize(self.device).map_err(|e| self.f.bad(format!("tensor `{name}`: {e}")))
+    }
+
+    /// A `rows` x `cols` weight matrix, prepared.
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Linear> {
+        match self.form {
+            Form::Original => {
+                let q = self.f.tensor(name, &[rows, cols], self.device)?;
+                self.linear(name, q, 0)
+            }
+            Form::Prepared => {
+                let padded = cols.next_multiple_of(256);
+                let stored = if self.f.tensor_dims(name) == Some(&[rows, padded][..]) { padded } else { cols };
+                let q = self.f.tensor(name, &[rows, stored], self.device)?;
+                self.linear(name, q, stored - cols)
+            }
+        }
+    }
+
+    /// `q` as a matrix: prepared now ([`Form::Original`]) or taken as it is
+    /// with inputs padded by `pad` columns.
+    fn linear(&mut self, name: &str, q: QTensor, pad: usize) -> Result<Linear> {
+        let made = match self.form {
+            Form::Original => Linear::new(q, self.device),
+            Form::Prepared => Linear::prepared(Arc::new(q), pad),
+        };
+        let (linear, prepared) = made.map_err(|e| self.f.bad(format!("tensor `{name}`: {e}")))?;
+        self.keep(name, &prepared);
+        Ok(linear)
+    }
+}
+
+/// The CPU kernels the numbers come from (`vnni` when candle multiplies
+/// repacked int8 tiles), part of the key of stored prefixes.
+pub fn kernel_tag() -> &'static str {
+    if has_vnni() {
+        "cpu-vnni"
+    } else {
+        "cpu"
     }
 }
 

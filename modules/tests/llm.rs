@@ -306,7 +306,7 @@ fn reused_prefix_scores_like_a_cold_prefill() {
     let f = GgufFile::open(SMOLLM2_135M, &path).expect("SmolLM2 opens");
     let tokenizer = Arc::new(LlmTokenizer::from_gguf(&f).expect("tokenizer"));
     let model = Model::load(SMOLLM2_135M, &path, &candle_core::Device::Cpu).expect("SmolLM2 loads");
-    let llm = Llm { id: SMOLLM2_135M.into(), path, tokenizer, model, prefixes: Default::default() };
+    let llm = Llm { id: SMOLLM2_135M.into(), path, tokenizer, model, prefixes: Default::default(), prefix_store: None };
     let evidence = first_cues(8);
     let options: Vec<String> = ["entrepreneurship", "cooking", "physics"].iter().map(|s| s.to_string()).collect();
     let first = choose_with(&llm, "What is the talk about?", &options, &evidence, 1000, Default::default(), Scoring::Mean).expect("first");

@@ -64,7 +64,9 @@ impl LocalBackend {
         let id = id.to_string();
         let (llm, vocab) = tokio::task::spawn_blocking(move || {
             let llm = vprog_llm::shared_llm(&id, &path, &vprog_llm::Device::Cpu)?;
+            let t0 = Instant::now();
             let vocab = token_texts(&llm);
+            tracing::info!(seconds = t0.elapsed().as_secs_f64(), "planner: token texts");
             Ok((llm, vocab))
         })
         .await
@@ -210,7 +212,20 @@ fn generate(llm: &Llm, vocab: &[Option<String>], req: &Request) -> Result<Comple
     if ids.len() + 1 >= llm.model.max_positions() {
         return Err(LlmError::Model(format!("the prompt is {} tokens; {} holds {}", ids.len(), llm.id, llm.model.max_positions())));
     }
-    let (mut logits, mut cache, reused): (_, KvCache, usize) = llm.prefixes.prefill(&llm.model, &ids).map_err(model_err)?;
+    // The system prompt is the same for every question of a registry: its
+    // keys and values are kept on disk for the next process.
+    let persist = match (&llm.prefix_store, req.messages.first()) {
+        (Some(store), Some(m)) if m.role == Role::System => {
+            let system = tok.encode(&chatml_conversation(std::slice::from_ref(m), "")).map_err(model_err)?;
+            // Up to the assistant turn the rendering ends with, which the
+            // whole conversation has elsewhere.
+            let shared = system.iter().zip(&ids).take_while(|(a, b)| a == b).count();
+            Some((store, shared))
+        }
+        _ => None,
+    };
+    let (mut logits, mut cache, reused): (_, KvCache, usize) =
+        llm.prefixes.prefill_persisting(&llm.model, &ids, persist).map_err(model_err)?;
     let mut decoder = Decoder {
         llm,
         vocab,

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use vprog_runtime::Registry;
 
-use crate::backend::{Finish, LlmBackend, LlmError, Message, Request, TextConstraint};
+use crate::backend::{Completion, Finish, LlmBackend, LlmError, Message, Request, TextConstraint};
 use crate::constraint::ProgramConstraint;
-use crate::prompt::{messages, repair_message, system_prompt, Question};
+use crate::prompt::{messages, repair_message, revision_message, system_prompt, Question};
+use crate::usefulness::judge;
 use crate::validate::{check_program, extract_program, render_findings, Checked, Finding};
 
 /// Sampling temperature of repairs after the first.
@@ -30,19 +31,29 @@ pub struct PlannerConfig {
     pub seed: u64,
     /// Whether to constrain decoding (backends that can).
     pub constrained: bool,
+    /// Revision requests for a valid program the usefulness judge finds
+    /// wanting ([`crate::usefulness`]): its shortcomings are fed back, and
+    /// the revision is kept only when it is valid and useful (the valid
+    /// program stands otherwise). 0 turns revision off.
+    pub revision_rounds: usize,
 }
 
 impl Default for PlannerConfig {
     fn default() -> PlannerConfig {
-        PlannerConfig { repair_rounds: 2, max_tokens: 160, temperature: 0.0, seed: 0, constrained: true }
+        PlannerConfig { repair_rounds: 2, max_tokens: 160, temperature: 0.0, seed: 0, constrained: true, revision_rounds: 1 }
     }
 }
 
 /// One request to the model and what checking found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
-    /// 0 for the first attempt, then the repair round.
+    /// 0 for the first attempt, then the repair round (revisions number on).
     pub round: usize,
+    /// Whether this attempt revised a valid program the usefulness judge
+    /// found wanting ([`PlannerConfig::revision_rounds`]).
+    pub revision: bool,
+    /// The usefulness judge's verdict on a valid program (`None` when invalid).
+    pub useful: Option<bool>,
     /// Whether this round started afresh from the question (sampled),
     /// because the repair before it repeated a rejected program.
     pub restarted: bool,
@@ -66,6 +77,29 @@ pub struct Attempt {
     pub mean_logprob: Option<f64>,
     /// Milliseconds the request took.
     pub ms: f64,
+}
+
+impl Attempt {
+    /// The first attempt's record of `reply`, whose program `source` checked
+    /// with `findings` (`valid`, and `useful` by the judge when valid).
+    fn of_reply(reply: &Completion, source: String, findings: Vec<Finding>, valid: bool, useful: Option<bool>) -> Attempt {
+        Attempt {
+            round: 0,
+            revision: false,
+            useful,
+            restarted: false,
+            reply: reply.text.clone(),
+            source,
+            findings,
+            valid,
+            constrained: reply.constrained,
+            finish: reply.finish,
+            tokens: reply.completion_tokens,
+            reused_tokens: reply.reused_tokens,
+            mean_logprob: reply.mean_logprob(),
+            ms: reply.elapsed.as_secs_f64() * 1000.0,
+        }
+    }
 }
 
 /// The result of planning one program.
@@ -97,6 +131,26 @@ impl Planned {
         self.attempts.len()
     }
 
+    /// Repair rounds made (revisions not counted).
+    pub fn repairs(&self) -> usize {
+        self.attempts.iter().filter(|a| !a.revision).count().saturating_sub(1)
+    }
+
+    /// Whether the program is a revision the model wrote for usefulness.
+    pub fn revised(&self) -> bool {
+        self.kept_attempt().is_some_and(|a| a.revision)
+    }
+
+    /// The attempt that wrote the program (`None` for the fallback).
+    fn kept_attempt(&self) -> Option<&Attempt> {
+        self.program.as_ref().filter(|_| self.fallback.is_none())?;
+        // A revision is kept only when useful; else the first valid attempt stands.
+        self.attempts
+            .iter()
+            .find(|a| a.revision && a.useful == Some(true))
+            .or_else(|| self.attempts.iter().find(|a| a.valid && !a.revision))
+    }
+
     /// Whether the model wrote the valid program (repaired or not), not the
     /// fallback.
     pub fn valid_from_model(&self) -> bool {
@@ -110,7 +164,7 @@ impl Planned {
 
     /// Mean token log-probability of the valid program (0 = certain).
     pub fn mean_logprob(&self) -> Option<f64> {
-        self.attempts.iter().find(|a| a.valid).and_then(|a| a.mean_logprob)
+        self.kept_attempt().and_then(|a| a.mean_logprob)
     }
 }
 
@@ -226,27 +280,78 @@ impl Planner {
             }
             let valid = findings.is_empty();
             tracing::debug!(round, valid, source = %source, "planner attempt");
+            let useful = checked.plan.as_ref().filter(|_| valid).map(|plan| judge(&question.text, plan, &self.registry).useful);
             attempts.push(Attempt {
                 round,
                 restarted: restart,
-                reply: reply.text.clone(),
-                source: source.clone(),
-                findings: findings.clone(),
-                valid,
-                constrained: reply.constrained,
-                finish: reply.finish,
-                tokens: reply.completion_tokens,
-                reused_tokens: reply.reused_tokens,
-                mean_logprob: reply.mean_logprob(),
-                ms: reply.elapsed.as_secs_f64() * 1000.0,
+                ..Attempt::of_reply(&reply, source.clone(), findings.clone(), valid, useful)
             });
             if valid {
-                return Ok(Planned { program: Some(checked), attempts, fallback: None });
+                let program = self.revise(question, conversation, checked, &mut attempts, seed).await;
+                return Ok(Planned { program: Some(program), attempts, fallback: None });
             }
             conversation.push(Message::assistant(source.trim_end()));
             conversation.push(repair_message(&render_findings(&findings, &source)));
         }
         Ok(Planned { program: None, attempts, fallback: None })
+    }
+
+    /// Asks up to [`PlannerConfig::revision_rounds`] times for a better
+    /// program while the valid `program` is not useful
+    /// ([`crate::usefulness::judge`]), telling the model what it lacks;
+    /// returns the first valid and useful revision, else `program`. A
+    /// backend error ends revising with `program` kept (logged), so a valid
+    /// program is never lost to it.
+    async fn revise(
+        &self,
+        question: &Question,
+        mut conversation: Vec<Message>,
+        program: Checked,
+        attempts: &mut Vec<Attempt>,
+        seed: u64,
+    ) -> Checked {
+        for r in 0..self.config.revision_rounds {
+            let Some(plan) = program.plan.as_ref() else { break };
+            let judgement = judge(&question.text, plan, &self.registry);
+            if judgement.useful {
+                break;
+            }
+            if r == 0 {
+                conversation.push(Message::assistant(program.source.trim_end()));
+                conversation.push(revision_message(&judgement, &question.text));
+            }
+            let request = Request {
+                messages: conversation.clone(),
+                prefix: String::new(),
+                max_tokens: self.config.max_tokens,
+                // The first revision is greedy; later ones sample, so they differ.
+                temperature: if r == 0 { 0.0 } else { REPAIR_TEMPERATURE },
+                seed: seed.wrapping_add(1_000 + r as u64),
+                stop: Vec::new(),
+                constraint: self.constraint(question),
+            };
+            let reply = match self.backend.complete(&request).await {
+                Ok(reply) => reply,
+                Err(why) => {
+                    tracing::warn!(%why, "planner: revision request failed; the valid program stands");
+                    break;
+                }
+            };
+            let source = extract_program(&reply.text);
+            let checked = check_program(&source, &self.registry, !question.options.is_empty());
+            let valid = checked.findings.is_empty() && checked.plan.is_some();
+            let useful = checked.plan.as_ref().filter(|_| valid).map(|plan| judge(&question.text, plan, &self.registry).useful);
+            tracing::debug!(round = r, valid, ?useful, source = %source, "planner revision");
+            attempts.push(Attempt {
+                round: attempts.len(),
+                revision: true,
+                ..Attempt::of_reply(&reply, source, checked.findings.clone(), valid, useful)
+            });
+            if useful == Some(true) {
+                return checked;
+            }
+        }
+        program
     }
 
     /// Like [`Planner::plan_seeded`], and when no attempt gave a valid

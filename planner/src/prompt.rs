@@ -8,6 +8,7 @@ use vprog_grammar::{BinaryOp, UnaryOp};
 use vprog_runtime::{Module, Registry};
 
 use crate::backend::Message;
+use crate::usefulness::{entities, Judgement, QuestionKind};
 
 /// The language reference given to the model (`planner/prompts/language.md`).
 pub const LANGUAGE: &str = include_str!("../prompts/language.md");
@@ -221,6 +222,34 @@ pub fn system_prompt(registry: &Registry) -> String {
 /// The conversation asking for a program answering `question`.
 pub fn messages(system: &str, question: &Question) -> Vec<Message> {
     vec![Message::system(system), Message::user(format!("{}Program:", question_block(&question.text, &question.options, &question.video)))]
+}
+
+/// The user message asking to revise a valid program the usefulness judge
+/// found wanting ([`crate::usefulness`]): what it lacks, in words.
+pub fn revision_message(judgement: &Judgement, question: &str) -> Message {
+    let mut lacks = Vec::new();
+    if !judgement.evidence {
+        lacks.push("- The answer does not look at the video: take evidence from it.".to_string());
+    }
+    if !judgement.relevant && !judgement.relevant_modules.is_empty() {
+        let about = match judgement.kind {
+            QuestionKind::Counting => "A counting question",
+            QuestionKind::Temporal => "A question about order in time (before, after, when, first, last)",
+            QuestionKind::Speech => "A question about what is said",
+            QuestionKind::OnScreenText => "A question about text on screen",
+            QuestionKind::Descriptive => "A question about what is seen",
+        };
+        lacks.push(format!("- {about} needs evidence from one of: {}.", judgement.relevant_modules.join(", ")));
+    }
+    if !judgement.entities {
+        let words = entities(question);
+        let named = if words.is_empty() { String::new() } else { format!(", or look for {}", words.join(", ")) };
+        lacks.push(format!("- It ignores what the question is about: give `question` to the module that answers{named}."));
+    }
+    Message::user(format!(
+        "That program is valid but weak:\n{}\nWrite a better program: one statement per line, ending with an `answer` line.\nProgram:",
+        lacks.join("\n")
+    ))
 }
 
 /// The user message asking for a repaired program, given the checker's

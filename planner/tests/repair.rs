@@ -138,3 +138,51 @@ async fn backend_errors_reach_the_caller() {
     let err = planner(backend, 2).plan(&question()).await.err().expect("an empty replay fails");
     assert!(err.to_string().contains("replay"), "{err}");
 }
+
+/// A valid program that ignores the video is sent back once with what it
+/// lacks (the usefulness judge's findings): a valid, useful revision is
+/// kept; an invalid revision, a weak one or a backend error leaves the
+/// first program standing; `revision_rounds: 0` asks nothing more.
+#[tokio::test]
+async fn a_valid_program_without_evidence_is_revised_and_the_revision_kept_only_when_useful() {
+    let weak = "answer choose(question, options)";
+    let useful =
+        "speech = transcribe(video)\ncues = retrieve_subtitles(speech, question, k: 4)\nanswer choose(question, options, evidence: cues)";
+    let run = |second: Option<&'static str>, revision_rounds: usize| async move {
+        let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let log = seen.clone();
+        let backend = ScriptedBackend::new("revise", move |req, n| {
+            log.lock().expect("log").push(req.clone());
+            match (n, second) {
+                (0, _) => Ok(weak.to_string()),
+                (_, Some(reply)) => Ok(reply.to_string()),
+                (_, None) => Err(vprog_planner::LlmError::Unreachable { url: "scripted".into(), reason: "gone".into() }),
+            }
+        });
+        let config = PlannerConfig { revision_rounds, ..PlannerConfig::default() };
+        let planned = Planner::new(Arc::new(backend), registry(), config).plan(&question()).await.expect("a program");
+        let requests = seen.lock().expect("log").clone();
+        (planned, requests)
+    };
+
+    let (planned, requests) = run(Some(useful), 1).await;
+    assert_eq!(planned.program.as_ref().map(|c| c.source.trim()), Some(useful));
+    assert!(planned.revised() && planned.valid_first() && planned.repairs() == 0);
+    assert_eq!(planned.attempts[0].useful, Some(false));
+    assert!(planned.attempts[1].revision && planned.attempts[1].useful == Some(true));
+    let ask = &requests[1].messages;
+    assert_eq!(ask[ask.len() - 2].content, weak, "the weak program is shown back");
+    let lacks = &ask[ask.len() - 1].content;
+    assert!(lacks.contains("valid but weak") && lacks.contains("does not look at the video"), "{lacks}");
+    assert!(lacks.contains("what is said") && lacks.contains("transcribe"), "{lacks}");
+
+    for second in [Some("answer count(((("), Some(weak), None] {
+        let (planned, requests) = run(second, 1).await;
+        assert_eq!(planned.program.as_ref().map(|c| c.source.trim()), Some(weak), "{second:?}");
+        assert!(!planned.revised());
+        assert_eq!(requests.len(), 2, "{second:?}");
+    }
+    let (planned, requests) = run(Some(useful), 0).await;
+    assert_eq!(planned.program.as_ref().map(|c| c.source.trim()), Some(weak));
+    assert_eq!((requests.len(), planned.llm_calls()), (1, 1));
+}

@@ -42,6 +42,7 @@ fn planner(backend: Arc<dyn LlmBackend>, registry: Registry, args: &LlmArgs) -> 
         temperature: 0.0,
         seed: args.seed,
         constrained: !args.no_constraint,
+        revision_rounds: args.revision_rounds,
     };
     Planner::new(backend, Arc::new(registry), config)
 }

@@ -35,7 +35,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_planned(n: usize, p: &Planned) {
-    let repairs = p.attempts.len().saturating_sub(1);
+    let repairs = p.repairs();
     if p.program.is_none() || p.fallback.is_some() {
         errln!("program {n}: still invalid after {repairs} repair rounds; the last attempt:");
         if let Some(a) = p.attempts.last() {
@@ -49,6 +49,7 @@ fn print_planned(n: usize, p: &Planned) {
             (None, 0) => "valid as written".to_string(),
             (None, r) => format!("valid after {r} repair{}", if r == 1 { "" } else { "s" }),
         };
+        let how = if p.revised() { format!("{how}, revised for usefulness") } else { how };
         outln!("# program {n}: {how}");
         out!("{}", c.source);
     }
