@@ -13,7 +13,8 @@ set -euo pipefail
 dir="${VPROG_LLAMA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vprog/llama.cpp}"
 version=11434.0.0
 sha256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
-if [ -x "$dir/llama-server" ]; then
+# Static, so the one binary kept works once the build tree is removed.
+if [ -x "$dir/llama-server" ] && ! ldd "$dir/llama-server" | grep -q "not found"; then
   echo "llama-server: $dir/llama-server (already built)"
   exit 0
 fi
@@ -30,7 +31,7 @@ src="$dir/src"
 rm -rf "$src" && mkdir -p "$src"
 tar xzf "$tarball" -C "$src" --strip-components=1
 cmake -S "$src/llama.cpp" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF > "$dir/cmake.log"
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF > "$dir/cmake.log"
 cmake --build "$src/build" --target llama-server -j "$(nproc)" > "$dir/build.log"
 cp "$src/build/bin/llama-server" "$dir/llama-server"
 rm -rf "$src"

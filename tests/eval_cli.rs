@@ -68,6 +68,7 @@ fn an_eval_killed_mid_run_resumes_and_answers_every_item_exactly_once() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vprog"))
         .args(&args)
         .env("VPROG_CACHE_DIR", dir.path().join("cache"))
+        .env("VPROG_LLM_CACHE_DIR", common::llm_cache())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -56,9 +56,12 @@ fn plans_through_a_real_llama_cpp_server() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", server.display()));
-    let _server = Server(child);
+    let mut server = Server(child);
     let t0 = Instant::now();
     while get_status(port, "/health") != Some(200) {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("llama-server exited ({status}) before serving: run it by hand to see why (missing libraries? rebuild with scripts/build-llama-server.sh)");
+        }
         assert!(t0.elapsed() < Duration::from_secs(180), "llama-server did not become healthy within 180 s");
         std::thread::sleep(Duration::from_millis(250));
     }

@@ -21,11 +21,12 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::model::{KvCache, Model};
 
-/// Where this crate keeps files between processes: `$VPROG_CACHE_DIR`, else
-/// `<user cache dir>/vprog`; `None` when neither exists.
+/// Where this crate keeps files between processes: `$VPROG_LLM_CACHE_DIR`,
+/// else `$VPROG_CACHE_DIR`, else `<user cache dir>/vprog`; `None` when none
+/// exists. (Tests give each run its own step cache but share these.)
 pub fn cache_root() -> Option<PathBuf> {
-    let base = std::env::var_os("VPROG_CACHE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
-    base.or_else(|| dirs::cache_dir().map(|d| d.join("vprog")))
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("VPROG_LLM_CACHE_DIR").or_else(|| var("VPROG_CACHE_DIR")).or_else(|| dirs::cache_dir().map(|d| d.join("vprog")))
 }
 
 /// A key naming what was computed from the model file at `model_path` by this
