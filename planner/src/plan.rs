@@ -34,7 +34,9 @@ pub struct PlannerConfig {
     /// Revision requests for a valid program the usefulness judge finds
     /// wanting ([`crate::usefulness`]): its shortcomings are fed back, and
     /// the revision is kept only when it is valid and useful (the valid
-    /// program stands otherwise). 0 turns revision off.
+    /// program stands otherwise). 0 turns revision off (and is what a
+    /// record written before revisions existed reads as).
+    #[serde(default)]
     pub revision_rounds: usize,
 }
 

@@ -48,7 +48,10 @@ fn nextqa() -> Vec<Question> {
 
 #[tokio::test]
 async fn constrained_programs_never_break_the_language_or_name_unknown_modules() {
-    let p = planner(backend(SMOLLM2_135M).await, PlannerConfig { repair_rounds: 0, max_tokens: 96, ..PlannerConfig::default() });
+    let p = planner(
+        backend(SMOLLM2_135M).await,
+        PlannerConfig { repair_rounds: 0, max_tokens: 96, revision_rounds: 0, ..PlannerConfig::default() },
+    );
     for q in nextqa() {
         let planned = p.plan(&q).await.expect("the local model answers");
         let a = &planned.attempts[0];
@@ -68,7 +71,7 @@ async fn constrained_programs_never_break_the_language_or_name_unknown_modules()
 #[tokio::test]
 async fn a_seed_makes_sampling_reproducible() {
     let b = backend(SMOLLM2_135M).await;
-    let p = planner(b, PlannerConfig { repair_rounds: 0, max_tokens: 64, ..PlannerConfig::default() });
+    let p = planner(b, PlannerConfig { repair_rounds: 0, max_tokens: 64, revision_rounds: 0, ..PlannerConfig::default() });
     let q = &nextqa()[1];
     let run = |seed| {
         let p = &p;
@@ -98,7 +101,7 @@ async fn the_repair_loop_fixes_planted_mistakes_with_the_default_model() {
     ];
     for bad in planted {
         let backend = Arc::new(PlantedBackend::new(vec![bad.to_string()], inner.clone()));
-        let p = planner(backend, PlannerConfig { repair_rounds: 2, max_tokens: 128, ..PlannerConfig::default() });
+        let p = planner(backend, PlannerConfig { repair_rounds: 2, max_tokens: 128, revision_rounds: 0, ..PlannerConfig::default() });
         let planned = p.plan(&q).await.expect("the local model answers");
         assert!(!planned.attempts[0].valid, "the planted program is invalid");
         let calls = planned.llm_calls();
