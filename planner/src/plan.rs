@@ -12,7 +12,7 @@ use vprog_runtime::Registry;
 use crate::backend::{Completion, Finish, LlmBackend, LlmError, Message, Request, TextConstraint};
 use crate::constraint::ProgramConstraint;
 use crate::prompt::{messages, repair_message, revision_message, system_prompt, Question};
-use crate::usefulness::judge;
+use crate::usefulness::{judge, Judgement};
 use crate::validate::{check_program, extract_program, render_findings, Checked, Finding};
 
 /// Sampling temperature of repairs after the first.
@@ -282,14 +282,14 @@ impl Planner {
             }
             let valid = findings.is_empty();
             tracing::debug!(round, valid, source = %source, "planner attempt");
-            let useful = checked.plan.as_ref().filter(|_| valid).map(|plan| judge(&question.text, plan, &self.registry).useful);
+            let judgement = checked.plan.as_ref().filter(|_| valid).map(|plan| judge(&question.text, plan, &self.registry));
             attempts.push(Attempt {
                 round,
                 restarted: restart,
-                ..Attempt::of_reply(&reply, source.clone(), findings.clone(), valid, useful)
+                ..Attempt::of_reply(&reply, source.clone(), findings.clone(), valid, judgement.as_ref().map(|j| j.useful))
             });
-            if valid {
-                let program = self.revise(question, conversation, checked, &mut attempts, seed).await;
+            if let Some(judgement) = judgement {
+                let program = self.revise(question, conversation, checked, judgement, &mut attempts, seed).await;
                 return Ok(Planned { program: Some(program), attempts, fallback: None });
             }
             conversation.push(Message::assistant(source.trim_end()));
@@ -299,8 +299,8 @@ impl Planner {
     }
 
     /// Asks up to [`PlannerConfig::revision_rounds`] times for a better
-    /// program while the valid `program` is not useful
-    /// ([`crate::usefulness::judge`]), telling the model what it lacks;
+    /// program when the valid `program` is not useful (its `judgement`,
+    /// [`crate::usefulness::judge`]), telling the model what it lacks;
     /// returns the first valid and useful revision, else `program`. A
     /// backend error ends revising with `program` kept (logged), so a valid
     /// program is never lost to it.
@@ -309,19 +309,16 @@ impl Planner {
         question: &Question,
         mut conversation: Vec<Message>,
         program: Checked,
+        judgement: Judgement,
         attempts: &mut Vec<Attempt>,
         seed: u64,
     ) -> Checked {
+        if judgement.useful || self.config.revision_rounds == 0 {
+            return program;
+        }
+        conversation.push(Message::assistant(program.source.trim_end()));
+        conversation.push(revision_message(&judgement, &question.text));
         for r in 0..self.config.revision_rounds {
-            let Some(plan) = program.plan.as_ref() else { break };
-            let judgement = judge(&question.text, plan, &self.registry);
-            if judgement.useful {
-                break;
-            }
-            if r == 0 {
-                conversation.push(Message::assistant(program.source.trim_end()));
-                conversation.push(revision_message(&judgement, &question.text));
-            }
             let request = Request {
                 messages: conversation.clone(),
                 prefix: String::new(),
