@@ -253,6 +253,9 @@ pub struct LlmArgs {
     /// the question (kept only when valid and useful; 0: none).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub revision_rounds: usize,
+    /// Do not show the example of the question's kind before it (planner/prompts/kinds).
+    #[arg(long)]
+    pub no_kind_example: bool,
     /// Most tokens of one program.
     #[arg(long, value_name = "N", default_value_t = 160)]
     pub max_tokens: usize,

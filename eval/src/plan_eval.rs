@@ -208,6 +208,9 @@ pub struct PlanEvalSummary {
     pub revised: usize,
     /// Revision rounds allowed.
     pub revision_rounds: usize,
+    /// Whether the kind example was shown before each question
+    /// ([`vprog_planner::PlannerConfig::kind_example`]).
+    pub kind_example: bool,
     /// Per question kind: questions, programs using a relevant module, useful programs.
     pub by_kind: BTreeMap<String, KindTally>,
     /// `valid_before_repair / questions`.
@@ -254,6 +257,7 @@ impl PlanEvalSummary {
                 self.valid_after_repair
             ),
             format!("revised for usefulness: {} (up to {} rounds)", self.revised, self.revision_rounds),
+            format!("kind example:          {}", if self.kind_example { "shown" } else { "not shown" }),
             format!("mean LLM calls:        {:.2}", self.mean_llm_calls),
             format!(
                 "time per question:     mean {:.1} s, median {:.1} s, 95th percentile {:.1} s",
@@ -326,6 +330,7 @@ pub fn plan_eval(
         useful_from_model: 0,
         revised: 0,
         revision_rounds: planner.config().revision_rounds,
+        kind_example: planner.config().kind_example,
         by_kind: BTreeMap::new(),
         share_valid_before_repair: 0.0,
         share_valid_after_repair: 0.0,

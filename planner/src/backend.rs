@@ -58,7 +58,17 @@ pub trait TextConstraint: Send + Sync {
     fn viable(&self, text: &str) -> bool;
     /// Whether the reply may end after `text`.
     fn complete(&self, text: &str) -> bool;
+    /// A cheap test, made once per step, of whether a token may follow
+    /// `text`: tokens it refuses need no [`TextConstraint::viable`] check
+    /// (which parses the whole reply). It may let through tokens that
+    /// `viable` refuses, never the reverse. `None`: no shortcut.
+    fn shortcut(&self, _text: &str) -> Option<TokenTest<'_>> {
+        None
+    }
 }
+
+/// A cheap test of a candidate token ([`TextConstraint::shortcut`]).
+pub type TokenTest<'a> = Box<dyn Fn(&str) -> bool + Send + 'a>;
 
 /// One completion request.
 #[derive(Clone)]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use vprog_runtime::check::prefix::PrefixChecker;
 use vprog_runtime::{Registry, Returns, Type};
 
-use crate::backend::TextConstraint;
+use crate::backend::{TextConstraint, TokenTest};
 
 /// Longest run of spaces allowed outside strings.
 pub const MAX_SPACES: usize = 1;
@@ -272,6 +272,15 @@ impl TextConstraint for ProgramConstraint {
 
     fn complete(&self, text: &str) -> bool {
         self.checker.check(text).complete
+    }
+
+    /// Inside a string literal with declared values (`detect`'s label),
+    /// few of the vocabulary's tokens can follow, and the decoder would
+    /// parse the reply once per token to find them: the literal's values
+    /// judge a token in a binary search instead.
+    fn shortcut(&self, text: &str) -> Option<TokenTest<'_>> {
+        let literal = self.checker.check(text).literal?;
+        Some(Box::new(move |token| literal.may_continue(token)))
     }
 }
 

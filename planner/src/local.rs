@@ -171,10 +171,15 @@ impl Decoder<'_> {
         order.select_nth_unstable_by(scan - 1, by_logp);
         order[..scan].sort_unstable_by(by_logp);
         let want = if self.temperature > 0.0 { TOP_K } else { 1 };
-        let mut allowed: Vec<u32> = order[..scan].iter().copied().filter(|&id| self.allowed(id, reply)).take(want).collect();
+        let shortcut = self.constraint.and_then(|c| c.shortcut(reply));
+        let may = |id: u32| match (&shortcut, self.vocab.get(id as usize)) {
+            (Some(quick), Some(Some(t))) if !self.llm.tokenizer.is_end(id) => quick(t),
+            _ => true,
+        };
+        let mut allowed: Vec<u32> = order[..scan].iter().copied().filter(|&id| may(id) && self.allowed(id, reply)).take(want).collect();
         if allowed.is_empty() && self.constraint.is_some() {
             order[scan..].sort_unstable_by(by_logp);
-            allowed = order[scan..].iter().copied().filter(|&id| self.allowed(id, reply)).take(want).collect();
+            allowed = order[scan..].iter().copied().filter(|&id| may(id) && self.allowed(id, reply)).take(want).collect();
         }
         let Some(&best) = allowed.first() else { return Pick::DeadEnd };
         let id = if self.temperature > 0.0 && allowed.len() > 1 {

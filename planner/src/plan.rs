@@ -11,8 +11,8 @@ use vprog_runtime::Registry;
 
 use crate::backend::{Completion, Finish, LlmBackend, LlmError, Message, Request, TextConstraint};
 use crate::constraint::ProgramConstraint;
-use crate::prompt::{messages, repair_message, revision_message, system_prompt, Question};
-use crate::usefulness::{judge, Judgement};
+use crate::prompt::{messages, parse_example, repair_message, revision_message, system_prompt, Example, Question, KIND_EXAMPLES};
+use crate::usefulness::{judge, question_kind, Judgement, QuestionKind};
 use crate::validate::{check_program, extract_program, render_findings, Checked, Finding};
 
 /// Sampling temperature of repairs after the first.
@@ -38,11 +38,24 @@ pub struct PlannerConfig {
     /// record written before revisions existed reads as).
     #[serde(default)]
     pub revision_rounds: usize,
+    /// Whether to show the kind example matching the question
+    /// ([`crate::prompt::KIND_EXAMPLES`]) before it (false in a record
+    /// written before kind examples existed).
+    #[serde(default)]
+    pub kind_example: bool,
 }
 
 impl Default for PlannerConfig {
     fn default() -> PlannerConfig {
-        PlannerConfig { repair_rounds: 2, max_tokens: 160, temperature: 0.0, seed: 0, constrained: true, revision_rounds: 1 }
+        PlannerConfig {
+            repair_rounds: 2,
+            max_tokens: 160,
+            temperature: 0.0,
+            seed: 0,
+            constrained: true,
+            revision_rounds: 1,
+            kind_example: true,
+        }
     }
 }
 
@@ -177,7 +190,33 @@ pub struct Planner {
     system: String,
     constraint: Arc<ProgramConstraint>,
     choice_constraint: Arc<ProgramConstraint>,
+    kind_examples: Vec<KindExample>,
     config: PlannerConfig,
+}
+
+/// A kind example the registry can run, for questions of its kind and form.
+struct KindExample {
+    kind: QuestionKind,
+    with_options: bool,
+    example: Example,
+}
+
+/// The kind examples ([`KIND_EXAMPLES`]) that are valid and useful programs
+/// with the modules of `registry` (an example calling a module that is not
+/// registered would teach the model a name the checker rejects).
+fn kind_examples(registry: &Registry) -> Vec<KindExample> {
+    let mut out = Vec::new();
+    for (kind, with_options, file, text) in KIND_EXAMPLES {
+        let Some(example) = parse_example(text) else { continue };
+        let checked = check_program(&example.program, registry, with_options);
+        let useful = checked.findings.is_empty() && checked.plan.as_ref().is_some_and(|p| judge(&example.question, p, registry).useful);
+        if useful {
+            out.push(KindExample { kind, with_options, example });
+        } else {
+            tracing::debug!(file, "kind example left out: not a valid, useful program with these modules");
+        }
+    }
+    out
 }
 
 impl Planner {
@@ -186,7 +225,8 @@ impl Planner {
         let system = system_prompt(&registry);
         let constraint = ProgramConstraint::new(&registry);
         let choice_constraint = Arc::new(constraint.answering_with_choice(&registry));
-        Planner { backend, registry, system, constraint: Arc::new(constraint), choice_constraint, config }
+        let kind_examples = kind_examples(&registry);
+        Planner { backend, registry, system, constraint: Arc::new(constraint), choice_constraint, kind_examples, config }
     }
 
     /// The backend.
@@ -220,9 +260,21 @@ impl Planner {
         self.constrained().then(|| c.clone() as Arc<dyn TextConstraint>)
     }
 
+    /// The kind example shown before `question`: the one of its kind
+    /// ([`question_kind`]) and form (with options or open), when
+    /// [`PlannerConfig::kind_example`] is on and the registry can run it.
+    pub fn kind_example(&self, question: &Question) -> Option<&Example> {
+        let kind = question_kind(&question.text);
+        let with_options = !question.options.is_empty();
+        self.config
+            .kind_example
+            .then(|| self.kind_examples.iter().find(|k| k.kind == kind && k.with_options == with_options).map(|k| &k.example))
+            .flatten()
+    }
+
     /// The conversation asking for a program for `question`.
     pub fn conversation(&self, question: &Question) -> Vec<Message> {
-        messages(&self.system, question)
+        messages(&self.system, self.kind_example(question), question)
     }
 
     /// Plans one program: a first attempt and up to `repair_rounds` repairs.

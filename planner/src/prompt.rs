@@ -23,6 +23,25 @@ pub const EXAMPLES: [(&str, &str); 5] = [
     ("05_after.vp", include_str!("../prompts/examples/05_after.vp")),
 ];
 
+/// Kind examples (`planner/prompts/kinds/*.vp`): for each [`QuestionKind`],
+/// one question with options and one without. The planner shows the one
+/// matching the question's kind and form as an earlier exchange, just before
+/// the question ([`messages`]): a small model copies the nearest example's
+/// shape, and the fixed examples of the system prompt are far away and of
+/// other kinds.
+pub const KIND_EXAMPLES: [(QuestionKind, bool, &str, &str); 10] = [
+    (QuestionKind::Counting, true, "counting_choice.vp", include_str!("../prompts/kinds/counting_choice.vp")),
+    (QuestionKind::Counting, false, "counting_open.vp", include_str!("../prompts/kinds/counting_open.vp")),
+    (QuestionKind::Temporal, true, "temporal_choice.vp", include_str!("../prompts/kinds/temporal_choice.vp")),
+    (QuestionKind::Temporal, false, "temporal_open.vp", include_str!("../prompts/kinds/temporal_open.vp")),
+    (QuestionKind::Speech, true, "speech_choice.vp", include_str!("../prompts/kinds/speech_choice.vp")),
+    (QuestionKind::Speech, false, "speech_open.vp", include_str!("../prompts/kinds/speech_open.vp")),
+    (QuestionKind::OnScreenText, true, "on_screen_text_choice.vp", include_str!("../prompts/kinds/on_screen_text_choice.vp")),
+    (QuestionKind::OnScreenText, false, "on_screen_text_open.vp", include_str!("../prompts/kinds/on_screen_text_open.vp")),
+    (QuestionKind::Descriptive, true, "descriptive_choice.vp", include_str!("../prompts/kinds/descriptive_choice.vp")),
+    (QuestionKind::Descriptive, false, "descriptive_open.vp", include_str!("../prompts/kinds/descriptive_open.vp")),
+];
+
 /// Parameters left out of the catalog: every language-model module takes a
 /// `model` whose default is the right choice, and listing catalog ids costs
 /// tokens in every prompt. The checker still accepts them.
@@ -219,9 +238,19 @@ pub fn system_prompt(registry: &Registry) -> String {
     s
 }
 
-/// The conversation asking for a program answering `question`.
-pub fn messages(system: &str, question: &Question) -> Vec<Message> {
-    vec![Message::system(system), Message::user(format!("{}Program:", question_block(&question.text, &question.options, &question.video)))]
+/// The conversation asking for a program answering `question`: the system
+/// message, then `example` (a kind example, [`KIND_EXAMPLES`]) as an earlier
+/// exchange when given, then the question.
+pub fn messages(system: &str, example: Option<&Example>, question: &Question) -> Vec<Message> {
+    let ask =
+        |text: &str, options: &[String], video: &VideoFacts| Message::user(format!("{}Program:", question_block(text, options, video)));
+    let mut out = vec![Message::system(system)];
+    if let Some(ex) = example {
+        out.push(ask(&ex.question, &ex.options, &VideoFacts::default()));
+        out.push(Message::assistant(ex.program.trim_end()));
+    }
+    out.push(ask(&question.text, &question.options, &question.video));
+    out
 }
 
 /// The user message asking to revise a valid program the usefulness judge

@@ -109,6 +109,40 @@ fn rejections_with_the_real_modules() {
 }
 
 #[test]
+fn a_label_must_be_one_detect_knows() {
+    let ck = checker();
+    let head = "frames = sample(video, fps: 1)\npeople = detect(frames, ";
+    for ok in ["\"person\")", "\"dogs\")", "\"dining table\")", "\"\")", "\"man\")", "\"face\")", "label: \"cup\")"] {
+        let v = ck.check(&format!("{head}{ok}"));
+        assert!(v.viable, "{ok}: {v:?}");
+    }
+    // `wh` starts no label (`whi`te, `wh`eel); `do` may still become `dog`.
+    let t = format!("{head}\"white\")");
+    let reason = rejected_at(&ck, &t, at(&t, "hite"));
+    assert!(reason.contains("no value of `label` of `detect` starts with \"wh\""), "{reason}");
+    let t = format!("{head}\"do\")");
+    let reason = rejected_at(&ck, &t, t.rfind('"').unwrap_or(0));
+    assert!(reason.contains("accepts no value \"do\""), "{reason}");
+    // Written as listed: lowercase, one space between words. (The full
+    // check also takes "Dining_Table"; a decoder free to mix case and
+    // separators wandered among them, `"stoP_\t_\t_`, until its budget ran out.)
+    for (t, bad) in [("\"Dogs\")", "Dogs"), ("\"dining_table\")", "_table"), ("\"stop  sign\")", " sign"), ("\"stop\tsign\")", "\tsign")] {
+        let t = format!("{head}{t}");
+        rejected_at(&ck, &t, at(&t, bad));
+    }
+    // Inside the literal, the verdict carries the values, so a decoder can
+    // judge tokens without parsing the reply again.
+    let lit = ck.check(&format!("{head}\"do")).literal.expect("inside a label");
+    assert!(lit.may_continue("g") && lit.may_continue("gs\")") && lit.may_continue("g\", min_score: 0.5)"));
+    assert!(!lit.may_continue("x") && !lit.may_continue("\"") && !lit.may_continue("gz\"") && !lit.may_continue("G"));
+    let lit = ck.check(&format!("{head}\"dining")).literal.expect("inside a label");
+    assert!(lit.may_continue(" table\"") && !lit.may_continue("_t") && !lit.may_continue("  t") && !lit.may_continue("room"));
+    assert!(ck.check(&format!("{head}\"dog\"")).literal.is_none());
+    // Other text parameters take any text.
+    assert!(ck.check("answer ask_llm(\"whatever\")").viable);
+}
+
+#[test]
 fn complete_and_viable() {
     let ck = checker();
     let v = ck.check("x = sample(video, fps: 1)\nanswer count(x)");

@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use vprog_planner::backend::{LlmBackend, Request, Role};
-use vprog_planner::prompt::{is_operator_module, parse_example, system_prompt, Question, EXAMPLES};
+use vprog_planner::prompt::{is_operator_module, parse_example, system_prompt, Question, EXAMPLES, KIND_EXAMPLES};
 use vprog_planner::scripted::ScriptedBackend;
+use vprog_planner::usefulness::{judge, question_kind};
 use vprog_planner::validate::check_program;
 use vprog_planner::{Planner, PlannerConfig};
 use vprog_runtime::Registry;
@@ -36,6 +37,47 @@ fn every_example_in_the_prompt_checks_and_the_catalog_lists_every_module() {
         let listed = system.contains(&format!("\n{name}("));
         assert_eq!(listed, !is_operator_module(name), "module `{name}` listed: {listed}");
     }
+}
+
+#[test]
+fn each_kind_example_is_a_valid_useful_program_of_its_kind_shown_just_before_the_question() {
+    let registry = registry();
+    for (kind, with_options, name, text) in KIND_EXAMPLES {
+        let ex = parse_example(text).unwrap_or_else(|| panic!("{name} has no `# Q:` line"));
+        assert_eq!(question_kind(&ex.question), kind, "{name}");
+        assert_eq!(!ex.options.is_empty(), with_options, "{name}");
+        let checked = check_program(&ex.program, &registry, with_options);
+        assert!(checked.findings.is_empty(), "{name}: {:?}", checked.findings);
+        let plan = checked.plan.unwrap_or_else(|| panic!("{name} has no plan"));
+        assert!(judge(&ex.question, &plan, &registry).useful, "{name} is not useful");
+    }
+    let options = vec!["cry".to_string(), "stand up".into(), "run".into()];
+    let temporal = Question::new("what did the boy do after he fell").with_options(options.clone());
+    let counting = Question::new("how many dogs are there");
+    let backend: Arc<dyn LlmBackend> = Arc::new(ScriptedBackend::replay(Vec::new()));
+    let p = planner(backend.clone(), 0);
+    let conv = p.conversation(&temporal);
+    let roles: Vec<Role> = conv.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::User]);
+    assert!(
+        conv[1].content.contains("after she picked up the cat") && conv[1].content.contains("Options: put it down"),
+        "{}",
+        conv[1].content
+    );
+    assert!(conv[2].content.contains("trim_after(") && conv[3].content.contains("after he fell"), "{conv:?}");
+    let open = p.conversation(&counting);
+    assert!(open[1].content.contains("how many birds") && !open[1].content.contains("Options:"), "{}", open[1].content);
+    // Turned off: the system message and the question only.
+    let off = Planner::new(backend.clone(), registry.clone(), PlannerConfig { kind_example: false, ..PlannerConfig::default() });
+    assert_eq!(off.conversation(&temporal).len(), 2);
+    // An example calling a module the registry lacks is left out.
+    let mut no_trim = vprog_runtime::Registry::new();
+    for m in registry.iter().filter(|m| m.signature().name != "trim_after") {
+        no_trim.register(m.clone()).expect("distinct names");
+    }
+    let p = Planner::new(backend, Arc::new(no_trim), PlannerConfig::default());
+    assert!(p.kind_example(&temporal).is_none());
+    assert!(p.kind_example(&Question::new("how many dogs are there").with_options(options)).is_some());
 }
 
 #[tokio::test]
@@ -97,19 +139,21 @@ async fn a_repair_stuck_on_the_rejected_program_restarts_from_the_question() {
     let log = seen.clone();
     let backend = Arc::new(ScriptedBackend::new("anchored", move |req, n| {
         log.lock().expect("lock").push((req.messages.len(), req.temperature));
-        Ok(if n > 0 && req.messages.len() == 2 {
+        Ok(if n > 0 && !req.messages.iter().any(|m| m.content.contains("has errors")) {
             "answer choose(question, options, evidence: subtitles(video))"
         } else {
             "frames = smaple(video)\nanswer count(frames)"
         }
         .to_string())
     }));
-    let planned = planner(backend.clone(), 3).plan(&question()).await.expect("answers");
+    let planner = planner(backend.clone(), 3);
+    let asked = planner.conversation(&question()).len();
+    let planned = planner.plan(&question()).await.expect("answers");
     let rounds: Vec<(bool, bool)> = planned.attempts.iter().map(|a| (a.valid, a.restarted)).collect();
     assert_eq!(rounds, vec![(false, false), (false, false), (true, true)], "the round after a repeated program restarts");
     let seen = seen.lock().expect("lock").clone();
     // The question; the greedy repair holding the mistake; the restart: the question alone, sampled.
-    assert_eq!(seen.iter().map(|(m, _)| *m).collect::<Vec<_>>(), vec![2, 4, 2]);
+    assert_eq!(seen.iter().map(|(m, _)| *m).collect::<Vec<_>>(), vec![asked, asked + 2, asked]);
     assert_eq!(seen[1].1, 0.0);
     assert!(seen[2].1 >= vprog_planner::plan::REPAIR_TEMPERATURE);
 }

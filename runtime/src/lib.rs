@@ -22,7 +22,10 @@ pub mod trace;
 pub mod types;
 pub mod value;
 
-pub use module::{Args, CachePolicy, Device, Module, ModuleError, Notes, Param, ParamType, Returns, Signature, StepContext, StopSignal};
+pub use module::{
+    normalise_text_value, Args, CachePolicy, Device, Module, ModuleError, Notes, Param, ParamType, Returns, Signature, StepContext,
+    StopSignal,
+};
 pub use registry::Registry;
 /// The token [`exec::ExecConfig::interrupt`] takes (re-exported from tokio-util).
 pub use tokio_util::sync::CancellationToken;

@@ -75,14 +75,26 @@ pub struct Param {
     /// Range a parameter search may explore (declared by modules whose
     /// answers depend on it: `k`, `fps`, `pad`, `min_score`, ...).
     pub search: Option<Range>,
+    /// The text literals accepted for a `Text` parameter, compared after
+    /// [`normalise_text_value`] (`detect`'s labels): checked statically and
+    /// by constrained decoding; a computed text is checked by the module at
+    /// run time. `None`: any text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Arc<[String]>>,
     /// One line of documentation.
     pub doc: &'static str,
+}
+
+/// A text literal as [`Param::values`] compares it: lowercased, `_` and `-`
+/// read as spaces, runs of whitespace as one space, ends trimmed.
+pub fn normalise_text_value(text: &str) -> String {
+    text.to_lowercase().replace(['_', '-'], " ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl Param {
     /// A required parameter.
     pub fn required(name: &'static str, ty: ParamType, doc: &'static str) -> Param {
-        Param { name, ty, generic: false, default: None, optional: false, variadic: false, range: None, search: None, doc }
+        Param { name, ty, generic: false, default: None, optional: false, variadic: false, range: None, search: None, values: None, doc }
     }
 
     /// A required parameter of exactly one type.
@@ -117,6 +129,16 @@ impl Param {
     /// Sets the allowed range.
     pub fn range(mut self, min: f64, max: f64) -> Param {
         self.range = Some(Range { min, max });
+        self
+    }
+
+    /// Accepts only these text literals ([`Param::values`]; stored
+    /// normalised, sorted and without repeats).
+    pub fn values(mut self, values: impl IntoIterator<Item = String>) -> Param {
+        let mut v: Vec<String> = values.into_iter().map(|s| normalise_text_value(&s)).collect();
+        v.sort();
+        v.dedup();
+        self.values = Some(v.into());
         self
     }
 

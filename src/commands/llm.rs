@@ -8,7 +8,6 @@ use vprog_planner::connect::{connect, ConnectOptions};
 use vprog_planner::prompt::{Question, VideoFacts};
 use vprog_planner::{LlmBackend, Planner, PlannerConfig};
 use vprog_runtime::value::VideoRef;
-use vprog_runtime::Registry;
 
 use anyhow::Context as _;
 
@@ -31,20 +30,16 @@ pub fn runtime_and_planner(llm: &LlmArgs, plugins: &PluginArgs) -> anyhow::Resul
     let registry = super::plugin::registry(plugins)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let backend = rt.block_on(backend(llm))?;
-    Ok((rt, planner(backend, registry, llm)))
-}
-
-/// A planner over `registry` with the settings of `args`.
-fn planner(backend: Arc<dyn LlmBackend>, registry: Registry, args: &LlmArgs) -> Planner {
     let config = PlannerConfig {
-        repair_rounds: args.repair_rounds,
-        max_tokens: args.max_tokens,
-        temperature: 0.0,
-        seed: args.seed,
-        constrained: !args.no_constraint,
-        revision_rounds: args.revision_rounds,
+        repair_rounds: llm.repair_rounds,
+        max_tokens: llm.max_tokens,
+        seed: llm.seed,
+        constrained: !llm.no_constraint,
+        revision_rounds: llm.revision_rounds,
+        kind_example: !llm.no_kind_example,
+        ..PlannerConfig::default()
     };
-    Planner::new(backend, Arc::new(registry), config)
+    Ok((rt, Planner::new(backend, Arc::new(registry), config)))
 }
 
 /// The question of `args`, about the opened `video`.

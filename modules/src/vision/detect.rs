@@ -140,6 +140,14 @@ pub fn supported_labels() -> String {
     LABELS.iter().map(|l| l.name).collect::<Vec<_>>().join(", ")
 }
 
+/// Every label `detect` accepts with its `auto` detector, normalised: the
+/// COCO words ([`objects::coco_words`]) and the classic labels with their
+/// synonyms.
+pub fn accepted_labels() -> Vec<String> {
+    let classic = LABELS.iter().flat_map(|l| std::iter::once(l.name).chain(l.synonyms.iter().copied())).map(str::to_string);
+    objects::coco_words().into_iter().chain(classic).collect()
+}
+
 /// Finds a label: case-insensitive, `_`/`-` as spaces, synonyms accepted.
 pub fn lookup_label(label: &str) -> Option<&'static LabelSpec> {
     let norm: String = label.trim().to_lowercase().replace(['_', '-'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
@@ -395,7 +403,8 @@ impl Detect {
                     "What to find: a COCO class (person, car, dog, cup, ...), a synonym or group word (man, bike, vehicle, animal), \
 face, eye, licence plate, ...; \"\" or \"all\" = every COCO class.",
                 )
-                .default(Value::text("")),
+                .default(Value::text(""))
+                .values(accepted_labels()),
             )
             .param(
                 Param::of("detector", Type::Text, "auto (CenterNet for COCO labels, classic for the rest), centernet or classic.")
@@ -598,5 +607,24 @@ impl Module for Detect {
         note["frames_per_second"] = serde_json::json!(if secs > 0.0 { n as f64 / secs } else { 0.0 });
         ctx.note("detect", note);
         Ok(Value::Detections(Arc::new(Detections { frames: results })))
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    /// The labels the checker accepts are exactly ones the detector resolves.
+    #[test]
+    fn every_accepted_label_resolves() {
+        let labels = accepted_labels();
+        assert!(labels.len() > 250, "{}", labels.len());
+        for l in &labels {
+            assert!(coco_query(l).is_some() || lookup_label(l).is_some(), "{l}");
+        }
+        for l in ["", "all", "person", "people", "dogs", "buses", "dining table", "vehicle", "face", "licence plate"] {
+            assert!(labels.iter().any(|x| x == l), "{l}");
+        }
+        assert!(!labels.iter().any(|x| x == "white" || x == "unicorn"));
     }
 }

@@ -162,6 +162,22 @@ pub fn coco_query(label: &str) -> Option<Vec<usize>> {
     None
 }
 
+/// The labels `detect` declares ([`vprog_runtime::Param::values`]),
+/// normalised: the class names, synonyms and group words, each with its
+/// regular English plural (`es` after s, x, z, ch, sh; else `s`), and the
+/// words for all classes. [`coco_query`] resolves every one (it also takes
+/// the odd plural, "bages", that the declared list leaves out).
+pub fn coco_words() -> Vec<String> {
+    let bases = ALL_WORDS.iter().chain(COCO_LABELS.iter()).chain(SYNONYMS.iter().map(|(w, _)| w)).chain(GROUPS.iter().map(|(w, _)| w));
+    let plural =
+        |w: &str| if w.ends_with(['s', 'x', 'z']) || w.ends_with("ch") || w.ends_with("sh") { format!("{w}es") } else { format!("{w}s") };
+    let mut out: Vec<String> =
+        bases.flat_map(|w| [w.to_string(), plural(w)]).map(|w| normalise(&w)).filter(|w| coco_query(w).is_some()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// How frames are fitted to the network's square input. The default,
 /// [`Fit::Letterbox`], was chosen on the dev split of `examples/detect`
 /// (recall 0.65 against stretching's 0.35 at `min_score` 0.3).

@@ -261,6 +261,26 @@ impl Checker<'_> {
                         ok = false;
                     }
                 }
+                if let (Some(values), Lowered::Const(Value::Text(t), _)) = (&p.values, l) {
+                    let norm = crate::module::normalise_text_value(t);
+                    if values.binary_search(&norm).is_err() {
+                        let near = vprog_grammar::closest(&norm, values.iter().map(String::as_str));
+                        let help = match near {
+                            Some(n) => format!("did you mean \"{n}\"? {}", p.doc),
+                            None => p.doc.to_string(),
+                        };
+                        self.diags.push(
+                            Diagnostic::error(
+                                "vprog::unknown_value",
+                                format!("`{}` of {what} has no value \"{t}\"", p.name),
+                                *span,
+                                "not one of the accepted values",
+                            )
+                            .with_help(help),
+                        );
+                        ok = false;
+                    }
+                }
             }
         }
         if !ok {

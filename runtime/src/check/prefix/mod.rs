@@ -126,6 +126,46 @@ pub struct PrefixVerdict {
     pub statements: usize,
     /// Why the text is not viable (`None` when it is).
     pub error: Option<PrefixError>,
+    /// When the text ends inside a string literal for a parameter with
+    /// declared values ([`crate::Param::values`]): those values and what is
+    /// typed, so a decoder can judge its candidate tokens cheaply.
+    pub literal: Option<ValueLiteral>,
+}
+
+/// Whether `text` is the start of one of `values` (sorted): a binary
+/// search.
+fn starts_some(values: &[String], text: &str) -> bool {
+    let i = values.partition_point(|v| v.as_str() < text);
+    values.get(i).is_some_and(|v| v.starts_with(text))
+}
+
+/// A string literal being typed for a parameter that accepts only some
+/// values (`detect`'s label).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueLiteral {
+    /// The accepted values, normalised and sorted.
+    pub values: Arc<[String]>,
+    /// The literal's text so far, after its opening quote.
+    pub typed: String,
+}
+
+impl ValueLiteral {
+    /// Whether `more`, appended to the literal, can still lead to an
+    /// accepted value as listed: the text up to a closing quote in `more`
+    /// must be one, else the start of one. What follows a closing quote is
+    /// not judged (the whole check is still needed then).
+    pub fn may_continue(&self, more: &str) -> bool {
+        let (part, closed) = match more.find('"') {
+            Some(i) => (&more[..i], true),
+            None => (more, false),
+        };
+        let text = format!("{}{part}", self.typed);
+        if closed {
+            self.values.binary_search(&text).is_ok()
+        } else {
+            starts_some(&self.values, &text)
+        }
+    }
 }
 
 /// Where and why a prefix stopped being viable.
@@ -158,6 +198,8 @@ struct ParamInfo {
     variadic: bool,
     /// Leaving it out is a `missing_argument` error.
     required: bool,
+    /// The text literals it accepts ([`crate::Param::values`]).
+    values: Option<Arc<[String]>>,
 }
 
 impl PrefixChecker {
@@ -181,6 +223,7 @@ impl PrefixChecker {
                         ty: p.ty.clone(),
                         variadic: p.variadic,
                         required: p.is_required() || (p.variadic && p.default.is_none() && !p.optional),
+                        values: p.values.clone(),
                     })
                     .collect(),
                 groups: s
@@ -206,7 +249,7 @@ impl PrefixChecker {
             .filter_map(|op| {
                 let sig = registry.get(op.module_name())?.signature();
                 let (lhs, rhs) = (sig.params.first()?, sig.params.get(1)?);
-                let rhs = ParamInfo { name: rhs.name, ty: rhs.ty.clone(), variadic: false, required: true };
+                let rhs = ParamInfo { name: rhs.name, ty: rhs.ty.clone(), variadic: false, required: true, values: None };
                 Some((op.symbol(), sig.name, lhs.ty.clone(), rhs))
             })
             .collect();
@@ -235,12 +278,20 @@ impl PrefixChecker {
             Ok(never) => match never {},
         };
         match stop {
-            Stop::Eof { complete } => {
-                PrefixVerdict { viable: true, complete, statements: p.statements + usize::from(complete), error: None }
-            }
-            Stop::Fail(offset, reason) => {
-                PrefixVerdict { viable: false, complete: false, statements: p.statements, error: Some(PrefixError { offset, reason }) }
-            }
+            Stop::Eof { complete } => PrefixVerdict {
+                viable: true,
+                complete,
+                statements: p.statements + usize::from(complete),
+                error: None,
+                literal: p.literal.take(),
+            },
+            Stop::Fail(offset, reason) => PrefixVerdict {
+                viable: false,
+                complete: false,
+                statements: p.statements,
+                error: Some(PrefixError { offset, reason }),
+                literal: None,
+            },
         }
     }
 

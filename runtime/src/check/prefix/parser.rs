@@ -148,6 +148,8 @@ pub(super) struct Parser<'a> {
     /// Types of `roots`, loaded on first need.
     types: Option<Arc<HashMap<String, Type>>>,
     brackets: Vec<Bracket<'a>>,
+    /// Set when the text ends inside a string literal with declared values.
+    pub(super) literal: Option<super::ValueLiteral>,
 }
 
 impl<'a> Parser<'a> {
@@ -164,6 +166,7 @@ impl<'a> Parser<'a> {
             statements: 0,
             types: None,
             brackets: Vec::new(),
+            literal: None,
         }
     }
 
@@ -356,7 +359,10 @@ impl<'a> Parser<'a> {
                 c if c.is_ascii_digit() => Some(self.number(ctx, start, false, expect)?),
                 b'"' => {
                     self.check_fits(start, expect, &[Type::Text])?;
-                    self.string()?;
+                    match expect.and_then(|e| e.param.values.clone().map(|v| (e, v))) {
+                        Some((e, values)) => self.string_among(e, values)?,
+                        None => self.string()?,
+                    }
                     Some(Type::Text)
                 }
                 b'(' => {

@@ -6,7 +6,9 @@ use super::{eof, fail, Ctx, Expect, Parser, R};
 use vprog_grammar::literal::{duration_millis, simple_escape, timestamp_millis, unicode_scalar, ESCAPES};
 use vprog_grammar::TimeUnit;
 
-use crate::check::prefix::is_ident_char;
+use std::sync::Arc;
+
+use crate::check::prefix::{is_ident_char, starts_some, ValueLiteral};
 use crate::types::Type;
 
 impl<'a> Parser<'a> {
@@ -202,6 +204,41 @@ impl<'a> Parser<'a> {
                 }
                 _ => self.pos += 1,
             }
+        }
+    }
+
+    /// A string literal for a parameter accepting only `values` (sorted,
+    /// normalised: [`crate::module::normalise_text_value`]), written as
+    /// listed: each character must keep the text a prefix of one of them,
+    /// and the closing quote must complete one. (The full check also takes
+    /// other spellings, `"Dining_Table"`; a decoder is held to one, so it
+    /// cannot wander among case and separator variants.)
+    pub(super) fn string_among(&mut self, e: Expect<'a>, values: Arc<[String]>) -> R<()> {
+        let open = self.pos + 1;
+        self.pos = open;
+        loop {
+            let Some(c) = self.peek() else {
+                let typed = String::from_utf8_lossy(&self.b[open..]).into_owned();
+                self.literal = Some(ValueLiteral { values, typed });
+                return eof(false);
+            };
+            if c == b'"' {
+                let text = String::from_utf8_lossy(&self.b[open..self.pos]);
+                if values.binary_search_by(|v| v.as_str().cmp(&text)).is_err() {
+                    return fail(self.pos, format!("`{}` of `{}` accepts no value \"{text}\"", e.param.name, e.module));
+                }
+                self.pos += 1;
+                self.last_end = self.pos;
+                return Ok(());
+            }
+            // Judged once the character is complete (a byte inside a
+            // multi-byte character is not valid UTF-8 yet).
+            if let Ok(text) = std::str::from_utf8(&self.b[open..=self.pos]) {
+                if !starts_some(&values, text) {
+                    return fail(self.pos, format!("no value of `{}` of `{}` starts with \"{text}\"", e.param.name, e.module));
+                }
+            }
+            self.pos += 1;
         }
     }
 
