@@ -150,7 +150,7 @@ pub fn accepted_labels() -> Vec<String> {
 
 /// Finds a label: case-insensitive, `_`/`-` as spaces, synonyms accepted.
 pub fn lookup_label(label: &str) -> Option<&'static LabelSpec> {
-    let norm: String = label.trim().to_lowercase().replace(['_', '-'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    let norm = objects::normalise(label);
     LABELS.iter().find(|l| l.name == norm || l.synonyms.contains(&norm.as_str()))
 }
 

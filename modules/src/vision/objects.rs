@@ -122,7 +122,7 @@ pub const ALL_WORDS: &[&str] = &["", "all", "any", "object", "objects", "thing",
 
 /// `label` lowercased, `_`/`-` as spaces, spaces collapsed.
 pub fn normalise(label: &str) -> String {
-    label.trim().to_lowercase().replace(['_', '-'], " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    vprog_runtime::normalise_text_value(label)
 }
 
 fn class_of(name: &str) -> Option<usize> {
