@@ -11,8 +11,9 @@
 //! whitespace may follow, so the model ends its turn there instead of
 //! continuing the expression onto new lines. For a question with options,
 //! the `answer` line must call a module returning a `Choice`. And one
-//! statement per line, and no piece of text three times in a row (the
-//! loops of greedy decoding).
+//! statement per line, at most [`MAX_ARITHMETIC`] arithmetic operators in
+//! a statement, and no piece of text three times in a row, numbers counted
+//! alike (the loops of greedy decoding).
 
 use std::sync::Arc;
 
@@ -33,15 +34,41 @@ pub const MIN_PERIOD: usize = 4;
 pub const MAX_PERIOD: usize = 48;
 
 /// Whether `text` ends with some piece of [`MIN_PERIOD`] to [`MAX_PERIOD`]
-/// characters three times in a row.
+/// characters three times in a row, either as written or with every
+/// number literal read as one digit: a chain of operators on numbers that
+/// differ (`- 150000000000 - 150000000000 - 150000000001`) is the same
+/// loop.
 pub fn looping(text: &str) -> bool {
-    let b = text.as_bytes();
+    ends_periodic(text.as_bytes()) || ends_periodic(&numbers_as_one_digit(text))
+}
+
+/// Whether `b` ends with a piece of [`MIN_PERIOD`] to [`MAX_PERIOD`] bytes
+/// three times in a row.
+fn ends_periodic(b: &[u8]) -> bool {
     (MIN_PERIOD..=MAX_PERIOD).any(|p| {
         b.len() >= 3 * p && {
             let end = b.len();
             b[end - p..] == b[end - 2 * p..end - p] && b[end - p..] == b[end - 3 * p..end - 2 * p]
         }
     })
+}
+
+/// `text` with each number literal (a run of digits and dots that does not
+/// continue a name, so `x2` stays as it is) replaced by `0`.
+fn numbers_as_one_digit(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut prev: Option<u8> = None;
+    let mut in_number = false;
+    for &c in text.as_bytes() {
+        let after_name = prev.is_some_and(|p| p.is_ascii_alphanumeric() || p == b'_');
+        in_number = if in_number { c.is_ascii_digit() || c == b'.' } else { c.is_ascii_digit() && !after_name };
+        let first_digit = in_number && !prev.is_some_and(|p| p.is_ascii_digit() || p == b'.');
+        if !in_number || first_digit {
+            out.push(if in_number { b'0' } else { c });
+        }
+        prev = Some(c);
+    }
+    out
 }
 
 /// Longest name, in characters.
@@ -53,6 +80,12 @@ pub const MAX_LINE: usize = 400;
 
 /// Longest run of newlines allowed (one blank line).
 pub const MAX_NEWLINES: usize = 2;
+
+/// Most arithmetic operators (`+ - * /`) in one statement. A program's
+/// arithmetic is a difference of two times or a count plus one; a longer
+/// chain was a small model looping on numbers that differ
+/// (`count(s) - 100000000000 - (-100000000000 - 100000000000 - (...`).
+pub const MAX_ARITHMETIC: usize = 4;
 
 /// Allows only replies that can still become a valid program.
 pub struct ProgramConstraint {
@@ -122,7 +155,7 @@ fn is_ident(c: char) -> bool {
 pub fn tidy(text: &str) -> bool {
     let chars: Vec<char> = text.chars().collect();
     let (mut in_string, mut escaped) = (false, false);
-    let (mut spaces, mut newlines, mut line_len) = (0, 0, 0);
+    let (mut spaces, mut newlines, mut line_len, mut arithmetic) = (0, 0, 0, 0);
     let mut line = Line::Start;
     let mut word = String::new();
     let (mut answer_line, mut answered) = (false, false);
@@ -168,6 +201,7 @@ pub fn tidy(text: &str) -> bool {
             if line == Line::Body && answer_line {
                 answered = true;
             }
+            arithmetic = 0;
             line = Line::Start;
             word.clear();
             continue;
@@ -205,6 +239,12 @@ pub fn tidy(text: &str) -> bool {
                 if !body_char(&chars, i, &mut word, &mut in_string) {
                     return false;
                 }
+                if is_arithmetic(&chars, i) {
+                    arithmetic += 1;
+                    if arithmetic > MAX_ARITHMETIC {
+                        return false;
+                    }
+                }
                 match c {
                     '(' | '[' => depth += 1,
                     ')' | ']' => depth = depth.saturating_sub(1),
@@ -228,6 +268,17 @@ fn dangling(before: &[char]) -> bool {
     }
     let last = t.rsplit(|c: char| !is_ident(c)).next().unwrap_or("");
     ["and", "or", "not", "if", "in", "for", "answer"].contains(&last)
+}
+
+/// Whether the character at `i` (outside strings) is a binary arithmetic
+/// operator: `+`, `*`, `/`, or a `-` after an operand (not the sign of a
+/// number).
+fn is_arithmetic(chars: &[char], i: usize) -> bool {
+    match chars[i] {
+        '+' | '*' | '/' => true,
+        '-' => chars[..i].iter().rev().find(|c| **c != ' ').is_some_and(|c| is_ident(*c) || matches!(c, ')' | ']' | '"')),
+        _ => false,
+    }
 }
 
 /// One character of a statement's expression: a second assignment or an
@@ -295,6 +346,14 @@ mod tests {
         assert!(looping("a and play and play and play"));
         assert!(!looping("frames = sample(video, fps: 2)\nanswer count(frames)"));
         assert!(!looping("x = 111"));
+        // Numbers that differ do not hide a loop of operators...
+        assert!(looping("answer choose(question, options, evidence: [count(s) - 150000000000 - 150000000000 - 150000000001 -"));
+        assert!(looping("x = y - 1.5 - 2.25 - 3.125 - 4.0625 -"));
+        // ...but numbered names stay apart, and short lists are fine.
+        let three = "n1 = count(detect(frames, \"dog\"))\nn2 = count(detect(frames, \"dog\"))\nn3 = count(detect(frames, \"dog\"))\n";
+        assert!(!looping(three));
+        assert!(!looping("x = clip(video, 10s, 20s)\nanswer x"));
+        assert!(!looping("x = [1, 2, 3]"));
     }
 
     #[test]
@@ -328,6 +387,11 @@ mod tests {
         assert!(!tidy("x = f(y) and\n"));
         assert!(!tidy("x = [c for c in y if\n"));
         assert!(tidy("x = f(y)\n"));
+        // A chain of arithmetic ends at its fifth operator; signs do not count.
+        assert!(tidy("x = a - 1 + (b - -2) / 4\ny = 1 - 1"));
+        assert!(!tidy("x = a - 1 + (b - -2) / 4 -"));
+        assert!(tidy("x = contains(y, \"a-b-c-d-e-f\")"));
+        assert!(!tidy("answer f(e: [count(s) - 1 - 1 - (-1 - 1 - (-1"));
         assert!(tidy("answering = 1\nanswer answering\n"));
     }
 }
