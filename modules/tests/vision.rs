@@ -634,3 +634,7 @@ async fn count_of_tracks_counts_distinct_objects() {
     let (n, _) = ok("count", vec![("items", Value::Detections(d))]).await;
     assert!(matches!(n, Value::Int(20)), "{}", n.summary());
 }
+
+// Parity of the Hugging Face checkpoint ports with PyTorch `transformers`.
+#[path = "vision/hf_parity.rs"]
+mod hf_parity;

@@ -10,17 +10,22 @@
 //! - [`ocr`]: `read_text(frames)`: PP-OCR ([`ppocr`], model store) or
 //!   Tesseract OCR (Debian `tesseract-ocr-eng`) with deduplication of
 //!   unchanged frames and per-line cues.
+//! - [`clip`]: CLIP image and text embeddings from a Hugging Face checkpoint
+//!   directory, with [`preprocess`]: a `preprocessor_config.json` applied as
+//!   `transformers` applies it.
 //!
 //! The pixel helpers here turn a [`Frame`] (packed RGB24) into OpenCV mats
 //! and split frame lists into per-core chunks for the blocking pool.
 
 pub mod centernet;
+pub mod clip;
 pub mod detect;
 pub mod leptonica;
 pub mod objects;
 pub mod ocr;
 pub mod person_seg;
 pub mod ppocr;
+pub mod preprocess;
 pub mod segment;
 pub mod tfjs;
 pub mod track;

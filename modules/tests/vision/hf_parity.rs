@@ -1,0 +1,170 @@
+//! The candle ports of Hugging Face vision-language checkpoints against
+//! PyTorch `transformers`: tiny randomly initialised checkpoints with each
+//! model's real architecture, run by the reference on real frames of the
+//! project's media (`bbb.mp4` at 60 s, `vtest.avi` at 20 s, committed as
+//! lossless PNG) and real texts, with full preprocessing. The goldens and
+//! checkpoints are in `modules/tests/data/hf`, written by
+//! `scripts/parity/make_goldens.py` (torch 2.15.0, transformers 5.23.0);
+//! these tests need no torch.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use vprog_modules::vision::clip::ClipCheckpoint;
+use vprog_modules::vision::preprocess::ImageProcessor;
+use vprog_runtime::value::Frame;
+use vprog_runtime::ModuleError;
+
+/// Largest difference allowed between candle and PyTorch, both in f32.
+const TOLERANCE: f32 = 1e-4;
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hf")
+}
+
+fn goldens(model: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
+    let dir = data().join(model);
+    let tensors = candle_core::safetensors::load(dir.join("goldens.safetensors"), &Device::Cpu).expect("goldens.safetensors");
+    let meta =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("goldens.json")).expect("goldens.json")).expect("goldens.json is JSON");
+    (tensors, meta)
+}
+
+fn frames(meta: &serde_json::Value) -> Vec<Frame> {
+    let names = meta["frames"].as_array().expect("frames");
+    names
+        .iter()
+        .map(|n| {
+            let img = image::open(data().join("frames").join(n.as_str().expect("a name"))).expect("a PNG frame").to_rgb8();
+            Frame { time: 0.0, width: img.width(), height: img.height(), rgb: Arc::from(img.into_raw()) }
+        })
+        .collect()
+}
+
+fn texts(meta: &serde_json::Value) -> Vec<String> {
+    meta["texts"].as_array().expect("texts").iter().map(|t| t.as_str().expect("a text").to_string()).collect()
+}
+
+/// Largest absolute difference, after checking the shapes agree.
+fn max_abs_diff(ours: &Tensor, reference: &Tensor) -> candle_core::Result<f32> {
+    assert_eq!(ours.dims(), reference.dims(), "shapes differ");
+    let d = (ours.to_dtype(DType::F32)? - reference.to_dtype(DType::F32)?)?;
+    d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+}
+
+type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+#[test]
+fn clip_preprocessing_matches_transformers_on_real_frames() -> Outcome {
+    let (g, meta) = goldens("clip-tiny");
+    let clip = ClipCheckpoint::open("clip-tiny", &data().join("clip-tiny"), &Device::Cpu).expect("the tiny CLIP loads");
+    let frames = frames(&meta);
+    let ours = clip.pixel_values(&frames, &Device::Cpu).expect("preprocessing");
+    // Same 8-bit resize, crop and float arithmetic: equal to float rounding.
+    let diff = max_abs_diff(&ours, &g["pixel_values"])?;
+    eprintln!("CLIP pixel values: max abs difference {diff:e}");
+    assert!(diff <= 1e-6, "pixel values differ by {diff}");
+    // The check can tell filters apart: a bilinear resize is far off.
+    let config = std::fs::read_to_string(data().join("clip-tiny/preprocessor_config.json"))?.replace("\"resample\": 3", "\"resample\": 2");
+    let bilinear = ImageProcessor::from_json(&config)?.pixel_values(&frames, &Device::Cpu)?;
+    let off = max_abs_diff(&bilinear, &g["pixel_values"])?;
+    assert!(off > 0.05, "a bilinear resize differs by only {off}");
+    Ok(())
+}
+
+#[test]
+fn clip_tokens_match_transformers_on_real_texts() -> Outcome {
+    let (g, meta) = goldens("clip-tiny");
+    let clip = ClipCheckpoint::open("clip-tiny", &data().join("clip-tiny"), &Device::Cpu).expect("the tiny CLIP loads");
+    let texts = texts(&meta);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ours = clip.input_ids(&refs, &Device::Cpu).expect("tokenizing").to_dtype(DType::I64)?.to_vec2::<i64>()?;
+    let reference = g["input_ids"].to_vec2::<i64>()?;
+    let mask = g["attention_mask"].to_vec2::<i64>()?;
+    // Equal where the reference's attention mask is set (padding ids are
+    // never attended to); the long text is cut at 77 with its end token.
+    for (row, (o, r)) in ours.iter().zip(&reference).enumerate() {
+        let real: Vec<i64> = r.iter().zip(&mask[row]).filter(|(_, m)| **m == 1).map(|(t, _)| *t).collect();
+        assert_eq!(&o[..real.len()], &real[..], "text {row}");
+    }
+    assert_eq!(reference[4].len(), 77);
+    assert_eq!(reference[4][76], 49407);
+    Ok(())
+}
+
+#[test]
+fn clip_embeddings_and_logits_match_transformers() -> Outcome {
+    let (g, meta) = goldens("clip-tiny");
+    let clip = ClipCheckpoint::open("clip-tiny", &data().join("clip-tiny"), &Device::Cpu).expect("the tiny CLIP loads");
+    // The model alone, on the reference's own inputs.
+    let image = clip.model.image_features(&g["pixel_values"])?;
+    let diff = max_abs_diff(&image, &g["image_embeds"])?;
+    eprintln!("CLIP image features: max abs difference {diff:e}");
+    assert!(diff <= TOLERANCE, "image features differ by {diff}");
+    let text = clip.model.text_features(&g["input_ids"])?;
+    let diff = max_abs_diff(&text, &g["text_embeds"])?;
+    eprintln!("CLIP text features: max abs difference {diff:e}");
+    assert!(diff <= TOLERANCE, "text features differ by {diff}");
+    // End to end: frames and texts in, similarity logits out.
+    let texts = texts(&meta);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let i = clip.embed_frames(&frames(&meta), &Device::Cpu)?;
+    let t = clip.embed_texts(&refs, &Device::Cpu)?;
+    let logits = (i.matmul(&t.t()?)? * f64::from(clip.model.logit_scale()?))?;
+    let diff = max_abs_diff(&logits, &g["logits_per_image"])?;
+    eprintln!("CLIP logits, end to end: max abs difference {diff:e}");
+    assert!(diff <= TOLERANCE * 10.0, "logits differ by {diff}");
+    Ok(())
+}
+
+#[test]
+fn damaged_clip_checkpoints_are_clear_errors() -> Outcome {
+    let src = data().join("clip-tiny");
+    let tmp = tempfile::tempdir()?;
+    let copy = |skip: &str| -> std::io::Result<PathBuf> {
+        let dir = tmp.path().join(skip.replace('.', "_"));
+        std::fs::create_dir_all(&dir)?;
+        for f in vprog_modules::vision::clip::FILES {
+            if f != skip {
+                std::fs::copy(src.join(f), dir.join(f))?;
+            }
+        }
+        Ok(dir)
+    };
+    let open = |dir: &Path| match ClipCheckpoint::open("broken", dir, &Device::Cpu) {
+        Ok(_) => panic!("a damaged checkpoint loaded"),
+        Err(ModuleError::BadModel { path, reason, .. }) => (path, reason),
+        Err(e) => panic!("not a BadModel error: {e}"),
+    };
+    // A missing file is named, with what the directory must hold.
+    let (path, reason) = open(&copy("tokenizer.json")?);
+    assert!(path.ends_with("tokenizer.json") && reason.contains("preprocessor_config.json"), "{reason}");
+    // A missing tensor is named.
+    let dir = copy("model.safetensors")?;
+    let mut tensors = candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu)?;
+    tensors.remove("vision_model.embeddings.class_embedding");
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    let (path, reason) = open(&dir);
+    assert!(path.ends_with("model.safetensors") && reason.contains("vision_model.embeddings.class_embedding"), "{reason}");
+    // A tensor of the wrong shape is named.
+    let t = tensors.get("text_projection.weight").ok_or("no text_projection.weight")?.t()?.contiguous()?;
+    tensors.insert("vision_model.embeddings.class_embedding".into(), Tensor::zeros(32, DType::F32, &Device::Cpu)?);
+    tensors.insert("text_projection.weight".into(), t);
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    let (_, reason) = open(&dir);
+    assert!(reason.contains("text_projection"), "{reason}");
+    // An architecture candle's CLIP does not run.
+    let dir = copy("config.json")?;
+    let config = std::fs::read_to_string(src.join("config.json"))?.replace("\"model_type\": \"clip\"", "\"model_type\": \"siglip\"");
+    std::fs::write(dir.join("config.json"), config)?;
+    let (path, reason) = open(&dir);
+    assert!(path.ends_with("config.json") && reason.contains("siglip"), "{reason}");
+    // Garbage weights.
+    let dir = copy("model.safetensors")?;
+    std::fs::write(dir.join("model.safetensors"), b"not a safetensors file")?;
+    let (path, _) = open(&dir);
+    assert!(path.ends_with("model.safetensors"));
+    Ok(())
+}
