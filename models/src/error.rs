@@ -80,6 +80,26 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+    /// A checkpoint directory that is not the model it claims to be.
+    #[error("{} (checkpoint for `{id}`): {reason}", path.display())]
+    BadCheckpoint {
+        /// The model id.
+        id: String,
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The Hugging Face hub could not be reached (or refused a file).
+    #[error("could not download `{id}` from the Hugging Face hub: {reason}; without the hub, {fix}")]
+    HubUnreachable {
+        /// The model id.
+        id: String,
+        /// Why.
+        reason: String,
+        /// What to do instead.
+        fix: String,
+    },
     /// Fetching one of several models failed.
     #[error("fetching model `{id}`: {source}")]
     Fetching {

