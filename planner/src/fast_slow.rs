@@ -322,7 +322,7 @@ pub fn runs_slow(mode: Mode, theta: f64, fast: Option<f64>) -> bool {
 /// module's token budget, the items most relevant to the question and options
 /// are kept.
 pub fn fast_program(question: &Question, registry: &Registry, config: &ReasonConfig) -> String {
-    let has = |m: &str| registry.get(m).is_some();
+    let has = |m: &str| registry.get(m).is_some_and(|m| m.missing_model().is_none());
     let mut lines = Vec::new();
     let mut evidence = Vec::new();
     if question.video.subtitles == Some(true) && has("subtitles") {
@@ -442,7 +442,7 @@ answer count(track(seen))
 /// "how many" question without options whose noun `detect` may know, the
 /// [`counting_program`] first; then [`fast_program`].
 pub fn fast_programs(question: &Question, registry: &Registry, config: &ReasonConfig) -> Vec<String> {
-    let has = |m: &str| registry.get(m).is_some();
+    let has = |m: &str| registry.get(m).is_some_and(|m| m.missing_model().is_none());
     let mut out = Vec::new();
     if question.options.is_empty() && has("sample") && has("detect") && has("track") && has("count") {
         if let Some(noun) = counted_noun(&question.text) {

@@ -182,10 +182,11 @@ pub fn catalog_line(module: &dyn Module) -> String {
     format!("{}: {}", sig.display_with(|p| !HIDDEN_PARAMS.contains(&p.name)), sig.summary())
 }
 
-/// The module catalog of `registry`, one line per module, operators left out.
+/// The module catalog of `registry`, one line per module, operators and
+/// modules whose model is not installed left out.
 pub fn catalog(registry: &Registry) -> String {
     let mut out = String::new();
-    for m in registry.iter().filter(|m| !is_operator_module(m.signature().name)) {
+    for m in registry.iter().filter(|m| !is_operator_module(m.signature().name) && m.missing_model().is_none()) {
         out.push_str(&catalog_line(m.as_ref()));
         out.push('\n');
     }

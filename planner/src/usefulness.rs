@@ -62,7 +62,7 @@ impl QuestionKind {
     /// The modules that give this kind of question its evidence, among
     /// those `registry` has.
     pub fn relevant_modules(self, registry: &Registry) -> Vec<&'static str> {
-        let has = |m: &&str| registry.get(m).is_some();
+        let has = |m: &&str| registry.get(m).is_some_and(|m| m.missing_model().is_none());
         let list: &[&'static str] = match self {
             QuestionKind::Counting => &["detect", "track", "count", "segment"],
             QuestionKind::Temporal => &["before", "after", "during", "trim", "trim_after", "trim_before", "trim_around", "split"],

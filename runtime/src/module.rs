@@ -673,4 +673,12 @@ pub trait Module: Send + Sync {
     /// Runs the module. Arguments are already type-checked against the
     /// signature and defaults are filled in.
     async fn call(&self, args: Args, ctx: &StepContext) -> Result<Value, ModuleError>;
+
+    /// When the model this module runs by default is not installed: the
+    /// command that installs it. Such a module still type-checks (a program
+    /// naming it fails at run time with [`ModuleError::MissingModel`]), but
+    /// planners leave it out of their catalogs and `vprog modules` marks it.
+    fn missing_model(&self) -> Option<String> {
+        None
+    }
 }

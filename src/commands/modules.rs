@@ -9,7 +9,16 @@ use crate::cli::ModulesArgs;
 pub fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
     let registry = super::plugin::registry(&args.plugins)?;
     if args.json {
-        let sigs: Vec<_> = registry.iter().map(|m| m.signature()).collect();
+        let sigs: Vec<_> = registry
+            .iter()
+            .map(|m| {
+                let mut v = serde_json::to_value(m.signature()).unwrap_or_default();
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("model_installed".into(), m.missing_model().is_none().into());
+                }
+                v
+            })
+            .collect();
         crate::output::print_json(&sigs)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -24,6 +33,9 @@ pub fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
         let searchable: Vec<String> =
             sig.params.iter().filter_map(|p| p.search.map(|r| format!("{} in {}..{}", p.name, r.min, r.max))).collect();
         let mut doc = sig.summary().to_string();
+        if let Some(install) = m.missing_model() {
+            doc.push_str(&format!("\nmodel not installed: {install}"));
+        }
         if !searchable.is_empty() {
             doc.push_str(&format!("\nsearchable: {}", searchable.join(", ")));
         }

@@ -13,6 +13,8 @@
 //! - [`clip`]: CLIP image and text embeddings from a Hugging Face checkpoint
 //!   directory, with [`preprocess`]: a `preprocessor_config.json` applied as
 //!   `transformers` applies it.
+//! - [`retrieve_frames`]: `retrieve_frames(clip, query)`: the frames most
+//!   like a text by CLIP similarity (hub checkpoint `clip-vit-b32`).
 //!
 //! The pixel helpers here turn a [`Frame`] (packed RGB24) into OpenCV mats
 //! and split frame lists into per-core chunks for the blocking pool.
@@ -26,6 +28,7 @@ pub mod ocr;
 pub mod person_seg;
 pub mod ppocr;
 pub mod preprocess;
+pub mod retrieve_frames;
 pub mod segment;
 pub mod tfjs;
 pub mod track;
@@ -41,14 +44,15 @@ use vprog_runtime::{ModuleError, Registry, StepContext};
 use crate::model_store::ModelStore;
 
 /// Registers this family's modules (`detect`, `track`, `read_text`,
-/// `segment`). The classic models are system files (OpenCV cascades,
+/// `segment`, `retrieve_frames`). The classic models are system files (OpenCV cascades,
 /// Tesseract data); CenterNet, PP-OCR and the segmenters come from `store`.
 pub fn register(r: &mut Registry, store: &Arc<ModelStore>) {
-    let modules: [Arc<dyn vprog_runtime::Module>; 4] = [
+    let modules: [Arc<dyn vprog_runtime::Module>; 5] = [
         Arc::new(detect::Detect::new(store.clone())),
         Arc::new(track::Track::new()),
         Arc::new(ocr::ReadText::new(store.clone())),
         Arc::new(segment::Segment::new(store.clone())),
+        Arc::new(retrieve_frames::RetrieveFrames::new(store.clone(), None)),
     ];
     for module in modules {
         if let Err(e) = r.register(module) {

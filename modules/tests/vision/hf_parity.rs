@@ -168,3 +168,78 @@ fn damaged_clip_checkpoints_are_clear_errors() -> Outcome {
     assert!(path.ends_with("model.safetensors"));
     Ok(())
 }
+
+/// `retrieve_frames` with the tiny CLIP installed as `clip-vit-b32` in a
+/// scratch store: a call on `bbb.mp4`.
+async fn retrieve(
+    store: &Arc<vprog_modules::ModelStore>,
+    cache: &Path,
+    query: &str,
+) -> (Result<vprog_runtime::Value, ModuleError>, vprog_runtime::StepContext) {
+    use vprog_runtime::value::{Clip, TimeRange};
+    use vprog_runtime::{Module as _, Value};
+    let module = vprog_modules::vision::retrieve_frames::RetrieveFrames::new(store.clone(), Some(cache.to_path_buf()));
+    let video = vprog_modules::video::open_video(&super::media("bbb.mp4"), None).expect("bbb.mp4 opens");
+    let clip = Clip::new(video, [TimeRange { start: 50.0, end: 70.0 }]);
+    let named = vec![("clip", Value::Clip(Arc::new(clip))), ("query", Value::text(query)), ("k", Value::Int(3))];
+    let args = vprog_runtime::Args::with_defaults(module.signature(), named, vec![]);
+    let ctx = vprog_runtime::StepContext::standalone("test");
+    (module.call(args, &ctx).await, ctx)
+}
+
+#[tokio::test]
+async fn retrieve_frames_returns_the_most_similar_frames_and_embeds_a_video_once() -> Outcome {
+    use vprog_runtime::Module as _;
+    let root = tempfile::tempdir()?;
+    let store = Arc::new(vprog_modules::ModelStore::at(root.path().join("models")));
+    let cache = root.path().join("cache");
+    // Without the model: registered and typed, marked, and a clear error when run.
+    let module = vprog_modules::vision::retrieve_frames::RetrieveFrames::new(store.clone(), Some(cache.clone()));
+    assert_eq!(module.missing_model().as_deref(), Some("vprog models fetch clip-vit-b32"));
+    match retrieve(&store, &cache, "a rabbit").await.0 {
+        Err(ModuleError::MissingModel { install, .. }) => assert!(install.contains("vprog models fetch clip-vit-b32"), "{install}"),
+        other => panic!("expected MissingModel, got {other:?}"),
+    }
+    vprog_models::hub::add(&store, "clip-vit-b32", &data().join("clip-tiny"), &mut |_| {})?;
+    assert_eq!(module.missing_model(), None);
+
+    let (out, ctx) = retrieve(&store, &cache, "a big white rabbit standing under a tree").await;
+    let picked = match out? {
+        vprog_runtime::Value::Frames(f) => f,
+        other => panic!("expected Frames, got {}", other.summary()),
+    };
+    let note = ctx.notes.get("retrieve_frames").ok_or("a note")?;
+    assert_eq!(note["frame_embeddings"], "computed");
+    assert_eq!(note["frames_scanned"], 20);
+    // The same ranking computed independently: every sampled frame embedded,
+    // cosine with the query, the three best, in time order.
+    let clip = ClipCheckpoint::open("clip", &data().join("clip-tiny"), &Device::Cpu)?;
+    let video = vprog_modules::video::open_video(&super::media("bbb.mp4"), None)?;
+    let c = vprog_runtime::value::Clip::new(video, [vprog_runtime::value::TimeRange { start: 50.0, end: 70.0 }]);
+    let all = vprog_modules::video::sample_clip(
+        &c,
+        &vprog_modules::video::SampleMode::Fps(1.0),
+        vprog_modules::vision::retrieve_frames::DECODE_SIZE,
+        &vprog_runtime::module::Progress::hidden(),
+        &vprog_runtime::module::StopSignal::never(),
+    )?
+    .frames;
+    let f = clip.embed_frames(&all, &Device::Cpu)?;
+    let q = clip.embed_texts(&["a big white rabbit standing under a tree"], &Device::Cpu)?;
+    let scores: Vec<f32> = f.matmul(&q.t()?)?.flatten_all()?.to_vec1()?;
+    let mut best = vprog_modules::vision::retrieve_frames::top_k(&scores, 3);
+    best.sort_unstable();
+    let times: Vec<f64> = picked.iter().map(|f| f.time).collect();
+    assert_eq!(times, best.iter().map(|&i| all[i].time).collect::<Vec<_>>());
+    let noted: Vec<f64> = note["best"].as_array().ok_or("best")?.iter().filter_map(|b| b["score"].as_f64()).collect();
+    assert_eq!(noted.len(), 3);
+    assert!(noted.windows(2).all(|w| w[0] >= w[1]), "scores best first: {noted:?}");
+
+    // A second query on the same video embeds only the text: the frame
+    // embeddings come from memory in this process, from disk in a new one.
+    let (_, ctx) = retrieve(&store, &cache, "people walking across a square").await;
+    let source = ctx.notes.get("retrieve_frames").ok_or("a note")?["frame_embeddings"].clone();
+    assert!(source == "disk" || source == "memory", "{source}");
+    assert!(std::fs::read_dir(&cache)?.count() > 0, "embeddings were written to the disk cache");
+    Ok(())
+}
