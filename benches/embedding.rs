@@ -2,6 +2,17 @@
 //! batch 32: vprog's candle embedder against the same model in PyTorch
 //! sentence-transformers, in the same run. Target: at least 1.0x.
 //!
+//! Also CLIP image-embedding throughput at batch [`CLIP_BATCH`] (the two
+//! real frames of the parity goldens, tiled), vprog's candle port against
+//! `transformers`' `CLIPModel` on the same checkpoint, in the same run: the
+//! tiny random checkpoint of `modules/tests/data/hf/clip-tiny`, and a
+//! base-size one (ViT-B/32 architecture, random weights) when
+//! `VPROG_BENCH_CLIP_BASE` names its directory
+//! (`python scripts/parity/make_goldens.py --base --out DIR`). The PyTorch
+//! side is `scripts/bench_clip_torch.py`; it needs torch and transformers
+//! (`scripts/parity/requirements.txt`). Target: at least 1.0x. Peak memory
+//! (RSS) of each side is printed too.
+//!
 //! Sentences: the TED talk's cues (`media/ted/test.srt`) plus NExT-QA
 //! questions (`shared/data/nextqa/val.csv` beside the repository), 256 in all.
 //! Both sides embed exactly these (the Rust side writes them to a file that
@@ -24,9 +35,13 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use vprog_models::catalog::MINILM;
 use vprog_modules::retrieval::embed::{Embedder, BATCH};
+use vprog_modules::vision::clip::ClipCheckpoint;
 use vprog_modules::ModelStore;
+use vprog_runtime::value::Frame;
 
 const SENTENCES: usize = 256;
+/// Images per CLIP forward pass.
+const CLIP_BATCH: usize = 16;
 const THREADS: usize = 2;
 const PASSES: usize = 5;
 
@@ -106,6 +121,99 @@ fn torch_rate(file: &Path) -> Result<f64, String> {
     v["sentences_per_s"].as_f64().ok_or_else(|| "no sentences_per_s".into())
 }
 
+/// The CLIP checkpoints to compare: the committed tiny one, and the
+/// base-size one of `VPROG_BENCH_CLIP_BASE`.
+fn clip_checkpoints() -> Vec<(String, PathBuf)> {
+    let mut out = vec![("tiny".to_string(), Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/tests/data/hf/clip-tiny"))];
+    if let Some(dir) = std::env::var_os("VPROG_BENCH_CLIP_BASE") {
+        out.push(("base (ViT-B/32)".to_string(), PathBuf::from(dir)));
+    }
+    out
+}
+
+fn clip_frames() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/tests/data/hf/frames");
+    vec![dir.join("bbb_60s.png"), dir.join("vtest_20s.png")]
+}
+
+/// The frames preprocessed and tiled to one batch of [`CLIP_BATCH`].
+fn clip_batch(clip: &ClipCheckpoint) -> candle_core::Tensor {
+    let frames: Vec<Frame> = clip_frames()
+        .iter()
+        .map(|p| {
+            let img = image::open(p).expect("a frame").to_rgb8();
+            Frame { time: 0.0, width: img.width(), height: img.height(), rgb: std::sync::Arc::from(img.into_raw()) }
+        })
+        .collect();
+    let tiled: Vec<Frame> = frames.iter().cycle().take(CLIP_BATCH).cloned().collect();
+    clip.pixel_values(&tiled, &candle_core::Device::Cpu).expect("preprocessing")
+}
+
+/// Best wall time of [`PASSES`] CLIP image passes (after a warm-up).
+fn clip_best_of(clip: &ClipCheckpoint, batch: &candle_core::Tensor) -> Duration {
+    clip.model.image_features(batch).expect("forward");
+    (0..PASSES)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(clip.model.image_features(batch).expect("forward"));
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+/// The PyTorch side for the checkpoint in `dir`: `(images/s, peak RSS MB)`.
+fn torch_clip(dir: &Path) -> Result<(f64, f64), String> {
+    let python = std::env::var("VPROG_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_clip_torch.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg("--model")
+        .arg(dir)
+        .arg("--frames")
+        .args(clip_frames())
+        .args(["--batch", &CLIP_BATCH.to_string(), "--threads", &THREADS.to_string(), "--repeat", &PASSES.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
+        return Err(format!("{python} {} failed: {last}", script.display()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or("no result line")?;
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    Ok((v["images_per_s"].as_f64().ok_or("no images_per_s")?, v["peak_rss_mb"].as_f64().unwrap_or(0.0)))
+}
+
+/// This process's peak resident memory in MB (Linux), if known.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+/// The CLIP comparison (run with `--bench` only), after the MiniLM one.
+fn compare_clip() {
+    println!("\nCLIP image embedding, batch {CLIP_BATCH} (2 real frames tiled, 224x224), best of {PASSES} passes, {THREADS} threads:");
+    for (name, dir) in clip_checkpoints() {
+        let clip = ClipCheckpoint::open(&name, &dir, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let batch = clip_batch(&clip);
+        let rust_a = clip_best_of(&clip, &batch);
+        let torch = torch_clip(&dir);
+        let rust_b = clip_best_of(&clip, &batch);
+        let rust = CLIP_BATCH as f64 / rust_a.min(rust_b).as_secs_f64();
+        let rss = peak_rss_mb().map_or("?".into(), |m| format!("{m:.0} MB"));
+        println!("  {name}: vprog (candle) {rust:8.1} images/s (process peak RSS so far {rss})");
+        match torch {
+            Ok((t, mb)) => {
+                println!("  {name}: PyTorch transformers {t:8.1} images/s (peak RSS {mb:.0} MB); ratio {:.2}x (target >= 1.0x)", rust / t)
+            }
+            Err(why) => println!("  {name}: PyTorch side not run: {why} (pip install -r scripts/parity/requirements.txt)"),
+        }
+    }
+}
+
 fn main() {
     let store = ModelStore::from_env();
     let embedder = Embedder::load(&store, MINILM).unwrap_or_else(|e| panic!("{e}"));
@@ -116,6 +224,12 @@ fn main() {
     let mut group = c.benchmark_group("minilm_cpu");
     group.throughput(Throughput::Elements(SENTENCES as u64));
     group.bench_function("candle_batch32_256_sentences", |b| b.iter(|| embedder.embed(&texts).expect("embeds")));
+    group.finish();
+    let tiny = ClipCheckpoint::open("clip-tiny", &clip_checkpoints()[0].1, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+    let batch = clip_batch(&tiny);
+    let mut group = c.benchmark_group("clip_image_cpu");
+    group.throughput(Throughput::Elements(CLIP_BATCH as u64));
+    group.bench_function("candle_tiny_batch16", |b| b.iter(|| tiny.model.image_features(&batch).expect("forward")));
     group.finish();
 
     // `cargo test --all-targets` runs benches once as a smoke test: skip the comparison there.
@@ -146,5 +260,6 @@ fn main() {
             );
         }
     }
+    compare_clip();
     c.final_summary();
 }
