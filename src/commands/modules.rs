@@ -14,7 +14,8 @@ pub fn run(args: ModulesArgs) -> anyhow::Result<ExitCode> {
             .map(|m| {
                 let mut v = serde_json::to_value(m.signature()).unwrap_or_default();
                 if let Some(obj) = v.as_object_mut() {
-                    obj.insert("model_installed".into(), m.missing_model().is_none().into());
+                    // The install command where the module says its model is missing, else null.
+                    obj.insert("missing_model".into(), m.missing_model().into());
                 }
                 v
             })
