@@ -99,17 +99,12 @@ fn best_of(embedder: &Embedder, texts: &[&str]) -> Duration {
         .unwrap_or_default()
 }
 
-/// Runs the PyTorch side on `file`; its sentences/s, or why not.
-fn torch_rate(file: &Path) -> Result<f64, String> {
+/// Runs `scripts/SCRIPT` with `args` under `VPROG_BENCH_PYTHON` (default
+/// `python3`); its last JSON line, or why not.
+fn run_python(script: &str, args: &[std::ffi::OsString]) -> Result<serde_json::Value, String> {
     let python = std::env::var("VPROG_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_minilm_torch.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg("--sentences")
-        .arg(file)
-        .args(["--threads", &THREADS.to_string(), "--batch", &BATCH.to_string(), "--repeat", &PASSES.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(script);
+    let out = Command::new(&python).arg(&script).args(args).output().map_err(|e| format!("cannot run {python}: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
@@ -117,7 +112,14 @@ fn torch_rate(file: &Path) -> Result<f64, String> {
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or("no result line")?;
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    serde_json::from_str(line).map_err(|e| e.to_string())
+}
+
+/// Runs the PyTorch side on `file`; its sentences/s, or why not.
+fn torch_rate(file: &Path) -> Result<f64, String> {
+    let mut args: Vec<std::ffi::OsString> = vec!["--sentences".into(), file.into()];
+    args.extend(["--threads", &THREADS.to_string(), "--batch", &BATCH.to_string(), "--repeat", &PASSES.to_string()].map(Into::into));
+    let v = run_python("bench_minilm_torch.py", &args)?;
     v["sentences_per_s"].as_f64().ok_or_else(|| "no sentences_per_s".into())
 }
 
@@ -164,25 +166,10 @@ fn clip_best_of(clip: &ClipCheckpoint, batch: &candle_core::Tensor) -> Duration 
 
 /// The PyTorch side for the checkpoint in `dir`: `(images/s, peak RSS MB)`.
 fn torch_clip(dir: &Path) -> Result<(f64, f64), String> {
-    let python = std::env::var("VPROG_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_clip_torch.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg("--model")
-        .arg(dir)
-        .arg("--frames")
-        .args(clip_frames())
-        .args(["--batch", &CLIP_BATCH.to_string(), "--threads", &THREADS.to_string(), "--repeat", &PASSES.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-        return Err(format!("{python} {} failed: {last}", script.display()));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or("no result line")?;
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let mut args: Vec<std::ffi::OsString> = vec!["--model".into(), dir.into(), "--frames".into()];
+    args.extend(clip_frames().into_iter().map(Into::into));
+    args.extend(["--batch", &CLIP_BATCH.to_string(), "--threads", &THREADS.to_string(), "--repeat", &PASSES.to_string()].map(Into::into));
+    let v = run_python("bench_clip_torch.py", &args)?;
     Ok((v["images_per_s"].as_f64().ok_or("no images_per_s")?, v["peak_rss_mb"].as_f64().unwrap_or(0.0)))
 }
 

@@ -92,6 +92,11 @@ pub fn spec(id: &str) -> Option<&'static HubSpec> {
     HUB_CATALOG.iter().find(|s| s.id == id)
 }
 
+/// The hub checkpoint `id`, or [`ModelError::Unknown`] listing every id.
+fn known(id: &str) -> Result<&'static HubSpec, ModelError> {
+    spec(id).ok_or_else(|| ModelError::Unknown { id: id.to_string(), known: crate::catalog::ids().join(", ") })
+}
+
 impl HubSpec {
     /// `repo@revision`.
     pub fn source(&self) -> String {
@@ -158,7 +163,7 @@ pub fn status(store: &ModelStore, spec: &HubSpec) -> crate::ModelStatus {
 /// [`ModelError::NotInstalled`] or [`ModelError::Damaged`], whose hints name
 /// `vprog models fetch ID`.
 pub fn locate(store: &ModelStore, id: &str) -> Result<PathBuf, ModelError> {
-    let spec = spec(id).ok_or_else(|| ModelError::Unknown { id: id.to_string(), known: crate::catalog::ids().join(", ") })?;
+    let spec = known(id)?;
     match status(store, spec) {
         crate::ModelStatus::Installed => Ok(store.dir_of(id)),
         crate::ModelStatus::Missing => Err(ModelError::NotInstalled { id: id.to_string(), root: store.root().to_path_buf() }),
@@ -225,7 +230,7 @@ fn safetensors_header(path: &Path) -> Result<(), String> {
 /// An unknown id, a checkpoint that fails [`check_checkpoint`], or an I/O
 /// error.
 pub fn add(store: &ModelStore, id: &str, from: &Path, say: &mut dyn FnMut(&str)) -> Result<PathBuf, ModelError> {
-    let spec = spec(id).ok_or_else(|| ModelError::Unknown { id: id.to_string(), known: crate::catalog::ids().join(", ") })?;
+    let spec = known(id)?;
     check_checkpoint(spec, from)?;
     install(store, spec, from, &format!("local {}", from.display()), say)
 }
@@ -271,7 +276,7 @@ fn install(store: &ModelStore, spec: &HubSpec, from: &Path, source: &str, say: &
 /// [`ModelError::HubUnreachable`], saying which files to put where, when a
 /// download fails; otherwise as [`add`].
 pub fn fetch(store: &ModelStore, id: &str, force: bool, say: &mut dyn FnMut(&str)) -> Result<PathBuf, ModelError> {
-    let spec = spec(id).ok_or_else(|| ModelError::Unknown { id: id.to_string(), known: crate::catalog::ids().join(", ") })?;
+    let spec = known(id)?;
     if !force && status(store, spec) == crate::ModelStatus::Installed {
         say(&format!("{id}: already installed in {}", store.dir_of(id).display()));
         return Ok(store.dir_of(id));
@@ -302,7 +307,7 @@ pub fn fetch(store: &ModelStore, id: &str, force: bool, say: &mut dyn FnMut(&str
 ///
 /// An unknown id, or a missing or unreadable manifest.
 pub fn verify(store: &ModelStore, id: &str) -> Result<Vec<(String, String, Option<String>)>, ModelError> {
-    let spec = spec(id).ok_or_else(|| ModelError::Unknown { id: id.to_string(), known: crate::catalog::ids().join(", ") })?;
+    let spec = known(id)?;
     let dir = store.dir_of(id);
     let path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;

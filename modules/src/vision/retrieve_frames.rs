@@ -194,8 +194,13 @@ impl Module for RetrieveFrames {
             }
         };
         let embedded = started.elapsed().as_secs_f64() - decoded;
-        let q = net.embed_texts(&[&query], &Device::Cpu)?;
-        let q = q.to_vec2::<f32>().map_err(|e| ModuleError::Failed(format!("retrieve_frames: {e}")))?.swap_remove(0);
+        let (text, shared) = (query.clone(), net.clone());
+        let q = ctx
+            .blocking(move || {
+                let q = shared.embed_texts(&[&text], &Device::Cpu)?;
+                Ok(q.to_vec2::<f32>().map_err(|e| ModuleError::Failed(format!("retrieve_frames: {e}")))?.swap_remove(0))
+            })
+            .await?;
         let scores: Vec<f32> = vectors.iter().map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum()).collect();
         let best = top_k(&scores, k as usize);
         let mut picked: Vec<usize> = best.clone();
