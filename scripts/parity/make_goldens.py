@@ -34,7 +34,16 @@ import safetensors.torch
 import torch
 import transformers
 from PIL import Image
-from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
+from transformers import (
+    BertTokenizerFast,
+    BlipConfig,
+    BlipForConditionalGeneration,
+    BlipImageProcessorPil,
+    CLIPConfig,
+    CLIPImageProcessorPil,
+    CLIPModel,
+    CLIPTokenizer,
+)
 
 SEED = 20261207
 
@@ -105,7 +114,7 @@ def base_clip_config(vocab_size: int) -> CLIPConfig:
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=512)
 
 
-def randomise(model: torch.nn.Module) -> None:
+def randomise(model: torch.nn.Module, scale: float = 0.02) -> None:
     """Seeded normal weights everywhere, biases and norms included, with
     scales that keep activations in range. The default init leaves biases at
     zero and norm weights at one, which would not show that they are loaded."""
@@ -117,7 +126,7 @@ def randomise(model: torch.nn.Module) -> None:
             if id(p) in norms:
                 p.copy_(1.0 + 0.1 * noise)
             else:
-                p.copy_(noise * (0.02 if p.dim() > 1 else 0.1))
+                p.copy_(noise * (scale if p.dim() > 1 else 0.1))
 
 
 def make_clip(out: Path, bpe_gz: Path, images: list[Path], base: bool) -> None:
@@ -161,11 +170,105 @@ def make_clip(out: Path, bpe_gz: Path, images: list[Path], base: bool) -> None:
     (out / "goldens.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
+# BLIP: an unconditional caption and one continuing a prompt, as
+# BlipForConditionalGeneration.generate runs them (greedy).
+BLIP_PROMPT = "a picture of"
+BLIP_NEW_TOKENS = 20
+BLIP_SCALE = 0.1
+
+
+def blip_tokenizer(bert_tokenizer_json: Path) -> BertTokenizerFast:
+    """BLIP's tokenizer: bert-base-uncased's WordPiece (30522 tokens; the same
+    file all-MiniLM-L6-v2 ships) with BLIP's two added tokens, `[DEC]` (the
+    decoder's start, 30522) and `[ENC]` (30523)."""
+    tok = BertTokenizerFast(tokenizer_file=str(bert_tokenizer_json), bos_token="[DEC]", model_max_length=512)
+    tok.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
+    tok.backend_tokenizer.no_truncation()
+    tok.backend_tokenizer.no_padding()
+    assert tok.convert_tokens_to_ids(["[DEC]", "[ENC]"]) == [30522, 30523], "not the bert-base-uncased vocabulary"
+    return tok
+
+
+def tiny_blip_config() -> BlipConfig:
+    text = dict(vocab_size=30524, hidden_size=32, encoder_hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, max_position_embeddings=512, projection_dim=16)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=384, patch_size=16,
+                  projection_dim=16)
+    return BlipConfig(text_config=text, vision_config=vision, projection_dim=16, image_text_hidden_size=16)
+
+
+def make_blip(out: Path, bert_tokenizer_json: Path, images: list[Path]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tok = blip_tokenizer(bert_tokenizer_json)
+    model = BlipForConditionalGeneration(tiny_blip_config()).eval()
+    # Larger weights than CLIP's: at 0.02 the image barely moves the decoder
+    # (both frames got one caption) and greedy steps nearly tie.
+    randomise(model, scale=BLIP_SCALE)
+    # The decoder's output layer is tied to its word embeddings (as in the
+    # hub checkpoint); re-tie after randomising, so only one is saved.
+    model.tie_weights()
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    proc = BlipImageProcessorPil()
+    proc.save_pretrained(out)
+    pil = [Image.open(p).convert("RGB") for p in images]
+    pixel_values = proc(images=pil, return_tensors="pt")["pixel_values"]
+    prompt = tok([BLIP_PROMPT] * len(pil), return_tensors="pt")
+    with torch.inference_mode():
+        image_embeds = model.vision_model(pixel_values=pixel_values)[0]
+        plain = model.generate(pixel_values=pixel_values, max_new_tokens=BLIP_NEW_TOKENS, do_sample=False, num_beams=1)
+        prompted = model.generate(pixel_values=pixel_values, input_ids=prompt["input_ids"].clone(), max_new_tokens=BLIP_NEW_TOKENS,
+                                  do_sample=False, num_beams=1)
+        # A batch where one caption ends early: the end token made the sixth
+        # token of the first frame's caption (the second frame's goes on,
+        # padded after the first ends).
+        stop = int(plain[0, 6])
+        sep = model.config.text_config.sep_token_id
+        model.config.text_config.sep_token_id = stop
+        stopped = model.generate(pixel_values=pixel_values, max_new_tokens=BLIP_NEW_TOKENS, do_sample=False, num_beams=1)
+        model.config.text_config.sep_token_id = sep
+        start = torch.full((len(pil), 1), model.config.text_config.bos_token_id)
+        first_logits = model.text_decoder(input_ids=start, encoder_hidden_states=image_embeds).logits[:, -1]
+        # Greedy decoding is only comparable where the best token wins clearly:
+        # record each step's margin between the best and second-best logit.
+        steps = model.text_decoder(input_ids=plain, encoder_hidden_states=image_embeds).logits
+        top2 = steps.topk(2, dim=-1).values
+        margin = (top2[..., 0] - top2[..., 1]).min().item()
+    goldens = {
+        "pixel_values": pixel_values.contiguous(),
+        "image_embeds": image_embeds.contiguous(),
+        "first_logits": first_logits.contiguous(),
+        "prompt_ids": prompt["input_ids"].to(torch.int64).contiguous(),
+        "generated": plain.to(torch.int64).contiguous(),
+        "generated_prompted": prompted.to(torch.int64).contiguous(),
+        "generated_stopped": stopped.to(torch.int64).contiguous(),
+    }
+    safetensors.torch.save_file(goldens, out / "goldens.safetensors")
+    meta = {
+        "frames": [p.name for p in images],
+        "prompt": BLIP_PROMPT,
+        "max_new_tokens": BLIP_NEW_TOKENS,
+        "captions": tok.batch_decode(plain, skip_special_tokens=True),
+        "captions_prompted": tok.batch_decode(prompted, skip_special_tokens=True),
+        "min_greedy_margin": margin,
+        "stop_token_id": stop,
+        "seed": SEED,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "pillow": PIL.__version__,
+        "image_processor": type(proc).__name__,
+    }
+    (out / "goldens.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--media", type=Path, default=Path("media"))
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--bpe", type=Path, help="open_clip/bpe_simple_vocab_16e6.txt.gz (default: from the installed open_clip)")
+    ap.add_argument("--bert-tokenizer", type=Path, default=Path.home() / ".cache/vprog/models/all-minilm-l6-v2/tokenizer.json",
+                    help="a bert-base-uncased tokenizer.json, for BLIP (default: the installed all-minilm-l6-v2's)")
+    ap.add_argument("--only", choices=["clip", "blip"], help="write one model's goldens")
     ap.add_argument("--base", action="store_true", help="write a base-size random CLIP (no goldens) instead")
     args = ap.parse_args()
     bpe = args.bpe
@@ -181,7 +284,11 @@ def main() -> None:
         make_clip(args.out, bpe, [], base=True)
         return
     images = frames(args.media, args.out / "frames")
-    make_clip(args.out / "clip-tiny", bpe, images, base=False)
+    if args.only in (None, "clip"):
+        make_clip(args.out / "clip-tiny", bpe, images, base=False)
+    if args.only in (None, "blip"):
+        torch.manual_seed(SEED)
+        make_blip(args.out / "blip-tiny", args.bert_tokenizer, images)
 
 
 if __name__ == "__main__":

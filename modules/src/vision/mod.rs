@@ -20,6 +20,8 @@
 //! and split frame lists into per-core chunks for the blocking pool.
 
 pub mod centernet;
+pub mod blip;
+pub mod blip_text;
 pub mod clip;
 pub mod detect;
 pub mod leptonica;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
+use vprog_modules::vision::blip::BlipCheckpoint;
 use vprog_modules::vision::clip::ClipCheckpoint;
 use vprog_modules::vision::preprocess::ImageProcessor;
 use vprog_runtime::value::Frame;
@@ -241,5 +242,123 @@ async fn retrieve_frames_returns_the_most_similar_frames_and_embeds_a_video_once
     let source = ctx.notes.get("retrieve_frames").ok_or("a note")?["frame_embeddings"].clone();
     assert!(source == "disk" || source == "memory", "{source}");
     assert!(std::fs::read_dir(&cache)?.count() > 0, "embeddings were written to the disk cache");
+    Ok(())
+}
+
+fn ids(t: &Tensor) -> candle_core::Result<Vec<Vec<u32>>> {
+    t.to_dtype(DType::U32)?.to_vec2::<u32>()
+}
+
+/// `transformers`' output rows (`[DEC]`, prompt, caption, padding) cut to
+/// the caption: after `skip` tokens, up to the end token or padding.
+fn captions_of(rows: &[Vec<u32>], skip: usize, end: u32) -> Vec<Vec<u32>> {
+    rows.iter().map(|r| r[skip..].iter().copied().take_while(|t| *t != end && *t != 0).collect()).collect()
+}
+
+#[test]
+fn blip_preprocessing_and_image_features_match_transformers() -> Outcome {
+    let (g, meta) = goldens("blip-tiny");
+    let blip = BlipCheckpoint::open("blip-tiny", &data().join("blip-tiny"), &Device::Cpu).expect("the tiny BLIP loads");
+    // BLIP resizes to 384x384 without keeping the aspect (no crop).
+    let pixels = blip.pixel_values(&frames(&meta), &Device::Cpu)?;
+    let diff = max_abs_diff(&pixels, &g["pixel_values"])?;
+    eprintln!("BLIP pixel values: max abs difference {diff:e}");
+    assert!(diff <= 1e-6, "pixel values differ by {diff}");
+    let embeds = blip.model.image_embeds(&g["pixel_values"])?;
+    let diff = max_abs_diff(&embeds, &g["image_embeds"])?;
+    eprintln!("BLIP image features: max abs difference {diff:e}");
+    assert!(diff <= TOLERANCE, "image features differ by {diff}");
+    // The decoder's first step, output layer tied to the word embeddings.
+    let start = Tensor::from_vec(vec![blip.config.text_config.bos_token_id; 2], (2, 1), &Device::Cpu)?;
+    let logits = blip.model.logits(&start, &g["image_embeds"])?.squeeze(1)?;
+    let diff = max_abs_diff(&logits, &g["first_logits"])?;
+    eprintln!("BLIP first-step logits: max abs difference {diff:e}");
+    assert!(diff <= TOLERANCE, "logits differ by {diff}");
+    Ok(())
+}
+
+#[test]
+fn blip_greedy_captions_are_the_tokens_transformers_generates() -> Outcome {
+    let (g, meta) = goldens("blip-tiny");
+    let blip = BlipCheckpoint::open("blip-tiny", &data().join("blip-tiny"), &Device::Cpu).expect("the tiny BLIP loads");
+    let new_tokens = meta["max_new_tokens"].as_u64().ok_or("max_new_tokens")? as usize;
+    let end = blip.config.text_config.sep_token_id;
+    let embeds = blip.model.image_embeds(&g["pixel_values"])?;
+    // Unconditional, batched: both frames' 20 tokens, identical.
+    let ours = blip.model.generate(&embeds, &[], &blip.decoding(new_tokens))?;
+    let reference = captions_of(&ids(&g["generated"])?, 1, end);
+    assert_eq!(ours, reference);
+    assert_ne!(ours[0], ours[1], "the two frames get different captions");
+    // One frame at a time gives the same tokens as the batch.
+    for (i, want) in reference.iter().enumerate() {
+        let one = blip.model.generate(&embeds.narrow(0, i, 1)?, &[], &blip.decoding(new_tokens))?;
+        assert_eq!(&one[0], want, "frame {i} alone");
+    }
+    // A prompt: tokenised as transformers does, continued, and decoded with it.
+    let prompt = meta["prompt"].as_str().ok_or("prompt")?;
+    let prompt_ids = blip.prompt_ids(prompt)?;
+    let golden_prompt = ids(&g["prompt_ids"])?;
+    assert_eq!(prompt_ids, golden_prompt[0][1..golden_prompt[0].len() - 1]);
+    let ours = blip.model.generate(&embeds, &prompt_ids, &blip.decoding(new_tokens))?;
+    assert_eq!(ours, captions_of(&ids(&g["generated_prompted"])?, 1 + prompt_ids.len(), end));
+    // A batch where one caption ends early: it stops, the other goes on.
+    let stop = meta["stop_token_id"].as_u64().ok_or("stop_token_id")? as u32;
+    let decoding = vprog_modules::vision::blip::Decoding { max_new_tokens: new_tokens, end_token: stop };
+    let ours = blip.model.generate(&embeds, &[], &decoding)?;
+    let reference = captions_of(&ids(&g["generated_stopped"])?, 1, stop);
+    assert!(ours[0].len() < ours[1].len(), "{ours:?}");
+    assert_eq!(ours, reference);
+    // End to end, frames in and text out, as transformers decodes it.
+    let texts = blip.caption(&frames(&meta), "", new_tokens, &Device::Cpu)?;
+    let want: Vec<String> = meta["captions"].as_array().ok_or("captions")?.iter().filter_map(|c| c.as_str().map(String::from)).collect();
+    assert_eq!(texts, want);
+    let texts = blip.caption(&frames(&meta), prompt, new_tokens, &Device::Cpu)?;
+    let want: Vec<String> =
+        meta["captions_prompted"].as_array().ok_or("captions_prompted")?.iter().filter_map(|c| c.as_str().map(String::from)).collect();
+    assert_eq!(texts, want);
+    Ok(())
+}
+
+#[test]
+fn damaged_blip_checkpoints_are_clear_errors() -> Outcome {
+    let src = data().join("blip-tiny");
+    let tmp = tempfile::tempdir()?;
+    let copy = |name: &str| -> std::io::Result<PathBuf> {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir)?;
+        for f in vprog_modules::vision::blip::FILES {
+            std::fs::copy(src.join(f), dir.join(f))?;
+        }
+        Ok(dir)
+    };
+    let open = |dir: &Path| match BlipCheckpoint::open("broken", dir, &Device::Cpu) {
+        Ok(_) => panic!("a damaged checkpoint loaded"),
+        Err(ModuleError::BadModel { path, reason, .. }) => (path, reason),
+        Err(e) => panic!("not a BadModel error: {e}"),
+    };
+    // A missing tensor is named; the tied output layer is not needed.
+    let dir = copy("tensor")?;
+    let mut tensors = candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu)?;
+    assert!(!tensors.contains_key("text_decoder.cls.predictions.decoder.weight"), "the checkpoint leaves the tied layer out");
+    tensors.remove("text_decoder.bert.encoder.layer.1.crossattention.self.key.weight");
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    let (path, reason) = open(&dir);
+    assert!(path.ends_with("model.safetensors") && reason.contains("crossattention.self.key"), "{reason}");
+    // A CLIP config in a BLIP directory.
+    let dir = copy("config")?;
+    std::fs::copy(data().join("clip-tiny/config.json"), dir.join("config.json"))?;
+    let (path, reason) = open(&dir);
+    assert!(path.ends_with("config.json") && reason.contains("`clip`"), "{reason}");
+    // An image encoder the decoder cannot attend to.
+    let dir = copy("width")?;
+    let config = std::fs::read_to_string(src.join("config.json"))?.replace("\"encoder_hidden_size\": 32", "\"encoder_hidden_size\": 48");
+    std::fs::write(dir.join("config.json"), config)?;
+    let (_, reason) = open(&dir);
+    assert!(reason.contains("encoder_hidden_size 48"), "{reason}");
+    // A missing tokenizer.
+    let dir = copy("tokenizer")?;
+    std::fs::remove_file(dir.join("tokenizer.json"))?;
+    let (path, _) = open(&dir);
+    assert!(path.ends_with("tokenizer.json"));
     Ok(())
 }
