@@ -157,7 +157,8 @@ impl Config {
         let (t, v) = (&c.text_config, &c.vision_config);
         activation("text_config", &t.hidden_act)?;
         activation("vision_config", &v.hidden_act)?;
-        for (part, width, heads) in [("text_config", t.hidden_size, t.num_attention_heads), ("vision_config", v.hidden_size, v.num_attention_heads)]
+        for (part, width, heads) in
+            [("text_config", t.hidden_size, t.num_attention_heads), ("vision_config", v.hidden_size, v.num_attention_heads)]
         {
             if heads == 0 || width % heads != 0 {
                 return Err(format!("{part}: hidden_size {width} is not a multiple of num_attention_heads {heads}"));

@@ -159,9 +159,8 @@ impl TextDecoder {
         let words = embedding(cfg.vocab_size, cfg.hidden_size, bert.pp("embeddings.word_embeddings"))?;
         let positions = embedding(cfg.max_position_embeddings, cfg.hidden_size, bert.pp("embeddings.position_embeddings"))?;
         let embed_norm = layer_norm(cfg.hidden_size, cfg.layer_norm_eps, bert.pp("embeddings.LayerNorm"))?;
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(bert.pp(format!("encoder.layer.{i}")), cfg))
-            .collect::<Result<Vec<_>>>()?;
+        let layers =
+            (0..cfg.num_hidden_layers).map(|i| Layer::load(bert.pp(format!("encoder.layer.{i}")), cfg)).collect::<Result<Vec<_>>>()?;
         let head = vb.pp("cls.predictions");
         let out_weight = if head.contains_tensor("decoder.weight") {
             head.get((cfg.vocab_size, cfg.hidden_size), "decoder.weight")?
@@ -212,9 +211,8 @@ impl TextDecoder {
         // Causal: token i sees the cached tokens and itself, not later ones.
         let mask = (len > 1)
             .then(|| {
-                let m: Vec<f32> = (0..len)
-                    .flat_map(|i| (0..past + len).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
-                    .collect();
+                let m: Vec<f32> =
+                    (0..len).flat_map(|i| (0..past + len).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })).collect();
                 Tensor::from_vec(m, (len, past + len), device)
             })
             .transpose()?;

@@ -15,15 +15,21 @@
 //!   `transformers` applies it.
 //! - [`retrieve_frames`]: `retrieve_frames(clip, query)`: the frames most
 //!   like a text by CLIP similarity (hub checkpoint `clip-vit-b32`).
+//! - [`blip`], [`blip_text`]: BLIP image captioning from a Hugging Face
+//!   checkpoint directory; [`caption`]: `caption(frames)`, one sentence per
+//!   frame as timed text (hub checkpoint `blip-base`).
+//! - [`hub_model`]: a hub checkpoint loaded once per module.
 //!
 //! The pixel helpers here turn a [`Frame`] (packed RGB24) into OpenCV mats
 //! and split frame lists into per-core chunks for the blocking pool.
 
-pub mod centernet;
 pub mod blip;
 pub mod blip_text;
+pub mod caption;
+pub mod centernet;
 pub mod clip;
 pub mod detect;
+pub mod hub_model;
 pub mod leptonica;
 pub mod objects;
 pub mod ocr;
@@ -46,15 +52,16 @@ use vprog_runtime::{ModuleError, Registry, StepContext};
 use crate::model_store::ModelStore;
 
 /// Registers this family's modules (`detect`, `track`, `read_text`,
-/// `segment`, `retrieve_frames`). The classic models are system files (OpenCV cascades,
+/// `segment`, `retrieve_frames`, `caption`). The classic models are system files (OpenCV cascades,
 /// Tesseract data); CenterNet, PP-OCR and the segmenters come from `store`.
 pub fn register(r: &mut Registry, store: &Arc<ModelStore>) {
-    let modules: [Arc<dyn vprog_runtime::Module>; 5] = [
+    let modules: [Arc<dyn vprog_runtime::Module>; 6] = [
         Arc::new(detect::Detect::new(store.clone())),
         Arc::new(track::Track::new()),
         Arc::new(ocr::ReadText::new(store.clone())),
         Arc::new(segment::Segment::new(store.clone())),
         Arc::new(retrieve_frames::RetrieveFrames::new(store.clone(), None)),
+        Arc::new(caption::Caption::new(store.clone())),
     ];
     for module in modules {
         if let Err(e) = r.register(module) {

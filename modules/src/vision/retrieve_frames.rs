@@ -13,7 +13,7 @@
 //! query on the same video decodes the frames but embeds only the text.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use candle_core::Device;
@@ -22,7 +22,8 @@ use vprog_runtime::value::Frame;
 use vprog_runtime::{Args, CachePolicy, Module, ModuleError, Param, Returns, Signature, StepContext, Type, Value};
 
 use super::clip::ClipCheckpoint;
-use crate::model_store::{store_error, ModelStore};
+use super::hub_model::HubModel;
+use crate::model_store::ModelStore;
 use crate::retrieval::cache::{default_dir, EmbeddingCache, Hit};
 use crate::video::{sample_clip, SampleMode};
 
@@ -45,8 +46,7 @@ a question is about (\"the man in red\", \"a dog on the beach\") before describi
 /// `retrieve_frames(clip, query, k = 8, fps = 1.0, model = "clip-vit-b32")`.
 pub struct RetrieveFrames {
     sig: Signature,
-    store: Arc<ModelStore>,
-    loaded: Mutex<Option<(PathBuf, Arc<ClipCheckpoint>)>>,
+    model: HubModel<ClipCheckpoint>,
     cache: EmbeddingCache,
 }
 
@@ -66,21 +66,7 @@ impl RetrieveFrames {
             )
             .param(Param::of("model", Type::Text, "The CLIP checkpoint's id.").default(Value::text(CLIP_VIT_B32)))
             .cache(CachePolicy::Disk);
-        RetrieveFrames { sig, store, loaded: Mutex::new(None), cache: EmbeddingCache::new(cache_dir.or_else(default_dir)) }
-    }
-
-    /// The installed checkpoint `id`, loaded once.
-    fn load(&self, id: &str) -> Result<Arc<ClipCheckpoint>, ModuleError> {
-        let dir = hub::locate(&self.store, id).map_err(|e| store_error(&self.store, e))?;
-        let mut slot = self.loaded.lock().map_err(|_| ModuleError::Failed("retrieve_frames: model slot poisoned".into()))?;
-        if let Some((d, m)) = slot.as_ref() {
-            if *d == dir {
-                return Ok(m.clone());
-            }
-        }
-        let m = Arc::new(ClipCheckpoint::open(id, &dir, &Device::Cpu)?);
-        *slot = Some((dir, m.clone()));
-        Ok(m)
+        RetrieveFrames { sig, model: HubModel::new(store, CLIP_VIT_B32), cache: EmbeddingCache::new(cache_dir.or_else(default_dir)) }
     }
 }
 
@@ -128,8 +114,7 @@ impl Module for RetrieveFrames {
     }
 
     fn missing_model(&self) -> Option<String> {
-        let spec = hub::spec(CLIP_VIT_B32)?;
-        (hub::status(&self.store, spec) != vprog_models::ModelStatus::Installed).then(|| format!("vprog models fetch {CLIP_VIT_B32}"))
+        self.model.missing()
     }
 
     async fn call(&self, args: Args, ctx: &StepContext) -> Result<Value, ModuleError> {
@@ -150,7 +135,7 @@ impl Module for RetrieveFrames {
         if hub::spec(&model).is_none_or(|s| s.model_type != "clip") {
             return Err(ModuleError::invalid("model", format!("`{model}` is not a CLIP checkpoint vprog knows (use {CLIP_VIT_B32})")));
         }
-        let net = self.load(&model)?;
+        let net = self.model.get(&model, |id, dir| ClipCheckpoint::open(id, dir, &Device::Cpu))?;
         let frames_wanted = clip.segments.iter().map(|s| (s.end - s.start) * fps).sum::<f64>().ceil();
         if frames_wanted > MAX_FRAMES as f64 {
             return Err(ModuleError::invalid(
@@ -168,7 +153,7 @@ impl Module for RetrieveFrames {
             ctx.note("retrieve_frames", "no frames in the clip: empty result");
             return Ok(Value::Frames(Arc::new(Vec::new())));
         }
-        let manifest = std::fs::read(self.store.dir_of(&model).join(vprog_models::store::MANIFEST)).unwrap_or_default();
+        let manifest = std::fs::read(self.model.store().dir_of(&model).join(vprog_models::store::MANIFEST)).unwrap_or_default();
         let key = frames_key(&manifest, &clip.video.hash, &frames);
         let dim = net.config.projection_dim;
         let cached = self.cache.get(&key, frames.len(), dim);

@@ -362,3 +362,66 @@ fn damaged_blip_checkpoints_are_clear_errors() -> Outcome {
     assert!(path.ends_with("tokenizer.json"));
     Ok(())
 }
+
+/// A `caption` call on `frames` with `named` arguments.
+async fn caption(
+    module: &vprog_modules::vision::caption::Caption,
+    frames: &[Frame],
+    named: Vec<(&'static str, vprog_runtime::Value)>,
+) -> (Result<vprog_runtime::Value, ModuleError>, vprog_runtime::StepContext) {
+    use vprog_runtime::Module as _;
+    let mut all = vec![("frames", vprog_runtime::Value::Frames(Arc::new(frames.to_vec())))];
+    all.extend(named);
+    let args = vprog_runtime::Args::with_defaults(module.signature(), all, vec![]);
+    let ctx = vprog_runtime::StepContext::standalone("test");
+    (module.call(args, &ctx).await, ctx)
+}
+
+#[tokio::test]
+async fn caption_module_gives_one_timed_caption_per_frame() -> Outcome {
+    use vprog_runtime::{Module as _, Value};
+    let root = tempfile::tempdir()?;
+    let store = Arc::new(vprog_modules::ModelStore::at(root.path().join("models")));
+    let module = vprog_modules::vision::caption::Caption::new(store.clone());
+    let (_, meta) = goldens("blip-tiny");
+    let frames: Vec<Frame> = frames(&meta).into_iter().zip([12.0, 14.5]).map(|(f, time)| Frame { time, ..f }).collect();
+    let call = |named: Vec<(&'static str, Value)>| caption(&module, &frames, named);
+    // Without the model: registered and typed, marked, and a clear error when run.
+    assert_eq!(module.missing_model().as_deref(), Some("vprog models fetch blip-base"));
+    match call(vec![]).await.0 {
+        Err(ModuleError::MissingModel { install, .. }) => assert!(install.contains("vprog models fetch blip-base"), "{install}"),
+        other => panic!("expected MissingModel, got {other:?}"),
+    }
+    vprog_models::hub::add(&store, "blip-base", &data().join("blip-tiny"), &mut |_| {})?;
+    assert_eq!(module.missing_model(), None);
+
+    let new_tokens = meta["max_new_tokens"].as_i64().ok_or("max_new_tokens")?;
+    let (out, ctx) = call(vec![("max_tokens", Value::Int(new_tokens))]).await;
+    let text = match out? {
+        Value::TimedText(t) => t,
+        other => panic!("expected TimedText, got {}", other.summary()),
+    };
+    let want: Vec<&str> = meta["captions"].as_array().ok_or("captions")?.iter().filter_map(|c| c.as_str()).collect();
+    assert_eq!(text.cues.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), want);
+    assert_eq!(text.cues.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>(), vec![(12.0, 14.5), (14.5, 17.0)]);
+    assert!(text.cues.iter().all(|c| c.source == "caption:blip-base"));
+    let note = ctx.notes.get("caption").ok_or("a note")?;
+    assert_eq!(note["frames"], 2);
+    assert_eq!(note["captions"][1]["text"], want[1]);
+    // Fewer tokens: each caption is a prefix of the longer one.
+    let (out, _) = call(vec![("max_tokens", Value::Int(3))]).await;
+    let Value::TimedText(short) = out? else { panic!("expected TimedText") };
+    for (s, l) in short.cues.iter().zip(&text.cues) {
+        assert!(l.text.starts_with(&s.text) && s.text.len() < l.text.len(), "{:?} / {:?}", s.text, l.text);
+    }
+    // Bad arguments are named.
+    match call(vec![("max_tokens", Value::Int(0))]).await.0 {
+        Err(e) => assert!(e.to_string().contains("max_tokens"), "{e}"),
+        Ok(_) => panic!("max_tokens 0 ran"),
+    }
+    match call(vec![("model", Value::text("clip-vit-b32"))]).await.0 {
+        Err(e) => assert!(e.to_string().contains("not a BLIP checkpoint"), "{e}"),
+        Ok(_) => panic!("a CLIP model captioned"),
+    }
+    Ok(())
+}
