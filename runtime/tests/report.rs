@@ -362,3 +362,32 @@ fn every_value_type_renders() {
         assert!(html.contains(want), "missing {want}");
     }
 }
+
+#[test]
+fn retrieved_frames_show_their_scores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let frames = json!({"type": "Frames", "frames": [{"time": 4.0, "width": 32, "height": 24}, {"time": 9.0, "width": 32, "height": 24}]});
+    let mut s = step("s1", "retrieve_frames", 0.0, 10.0);
+    s.ty = "Frames".into();
+    s.output = Some(output(d, "s1", "Frames", Some(frames)));
+    s.artifacts = vec![jpeg(d, "a").0, jpeg(d, "b").0];
+    // Best first, as the module notes them; one more scored frame was not returned.
+    s.notes.push(StepNote {
+        key: "retrieve_frames".into(),
+        value: json!({"query": "a rabbit", "best": [{"time": 9.0, "score": 0.3125}, {"time": 4.0, "score": 0.25}]}),
+    });
+    write(d, &trace(vec![s]));
+    let html = render_report(d).expect("report");
+    assert!(html.contains("00:04.0 · score 0.250"), "first frame's score missing");
+    assert!(html.contains("00:09.0 · score 0.312"), "second frame's score missing");
+    // Without the note, frames keep plain time captions.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let d2 = dir2.path();
+    let mut s = step("s1", "sample", 0.0, 10.0);
+    s.output = Some(output(d2, "s1", "Frames", Some(json!({"type": "Frames", "frames": [{"time": 4.0, "width": 32, "height": 24}]}))));
+    s.artifacts = vec![jpeg(d2, "a").0];
+    write(d2, &trace(vec![s]));
+    let html = render_report(d2).expect("report");
+    assert!(html.contains(">00:04.0<") && !html.contains("score 0."), "plain caption expected");
+}

@@ -485,8 +485,9 @@ impl<'a> Builder<'a> {
     }
 
     fn step(&mut self, s: &TraceStep) -> StepView {
+        let scores = frame_scores(&s.notes);
         let (full, evidence) = match &s.output {
-            Some(o) => self.full(&o.file),
+            Some(o) => self.full(&o.file, &scores),
             None => (Full { kind: "none", ..Full::default() }, Vec::new()),
         };
         let captions = if evidence.len() == s.artifacts.len() { evidence } else { Vec::new() };
@@ -598,7 +599,7 @@ impl<'a> Builder<'a> {
 
     /// The full output from a sidecar, and captions for its evidence images
     /// (one per image, in order, when derivable).
-    fn full(&self, rel: &str) -> (Full, Vec<String>) {
+    fn full(&self, rel: &str, scores: &[(f64, f64)]) -> (Full, Vec<String>) {
         let note = |n: String| (Full { kind: "missing", notes: vec![n], ..Full::default() }, Vec::new());
         let Some(path) = self.inside(rel) else {
             return note(format!("(not shown: {rel} is outside the trace directory)"));
@@ -621,7 +622,7 @@ impl<'a> Builder<'a> {
         if full.notes.iter().any(|n| n.starts_with("showing")) || (large && full.kind == "json") {
             full.notes.push(format!("large sidecar ({}); full value in {rel}", size(len)));
         }
-        (full, evidence_captions(&json))
+        (full, evidence_captions(&json, scores))
     }
 }
 
@@ -763,13 +764,29 @@ fn render_value(v: &Json, options: Option<&[String]>, cap: usize) -> Full {
     full
 }
 
-/// Captions for a step's evidence images, in the order the trace writer picks them.
-fn evidence_captions(v: &Json) -> Vec<String> {
+/// Scores a step gave the frames it picked, as `(time, score)`: from a note
+/// whose value lists `best: [{time, score}, …]` (`retrieve_frames`).
+fn frame_scores(notes: &[super::StepNote]) -> Vec<(f64, f64)> {
+    notes
+        .iter()
+        .filter_map(|n| n.value.get("best").and_then(Json::as_array))
+        .flatten()
+        .filter_map(|b| Some((b.get("time")?.as_f64()?, b.get("score")?.as_f64()?)))
+        .collect()
+}
+
+/// Captions for a step's evidence images, in the order the trace writer
+/// picks them; a frame the step scored (see [`frame_scores`]) shows its score.
+fn evidence_captions(v: &Json, scores: &[(f64, f64)]) -> Vec<String> {
     let frames = v.get("frames").and_then(Json::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let time = |f: &Json| f.get("time").and_then(Json::as_f64).unwrap_or(0.0);
+    let at = |t: f64| match scores.iter().find(|(st, _)| (st - t).abs() < 1e-6) {
+        Some((_, score)) => format!("{} · score {score:.3}", clock(t)),
+        None => clock(t),
+    };
     match v.get("type").and_then(Json::as_str).unwrap_or("") {
-        "Frame" => vec![clock(time(v))],
-        "Frames" => pick_evenly(frames.len(), ARTIFACTS_PER_STEP).into_iter().map(|i| clock(time(&frames[i]))).collect(),
+        "Frame" => vec![at(time(v))],
+        "Frames" => pick_evenly(frames.len(), ARTIFACTS_PER_STEP).into_iter().map(|i| at(time(&frames[i]))).collect(),
         "Masks" => {
             // The masks the trace writer drew: those whose runs cover their size.
             let all = v.get("masks").and_then(Json::as_array).map(Vec::as_slice).unwrap_or(&[]);
