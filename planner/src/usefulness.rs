@@ -65,11 +65,13 @@ impl QuestionKind {
         let has = |m: &&str| registry.get(m).is_some_and(|m| m.missing_model().is_none());
         let list: &[&'static str] = match self {
             QuestionKind::Counting => &["detect", "track", "count", "segment"],
-            QuestionKind::Temporal => &["before", "after", "during", "trim", "trim_after", "trim_before", "trim_around", "split"],
+            QuestionKind::Temporal => {
+                &["before", "after", "during", "trim", "trim_after", "trim_before", "trim_around", "split", "retrieve_clips"]
+            }
             QuestionKind::Speech => &["subtitles", "transcribe", "retrieve_subtitles"],
             QuestionKind::OnScreenText => &["read_text"],
             QuestionKind::Descriptive => {
-                let seeing: Vec<&'static str> = ["caption", "retrieve_frames"].into_iter().filter(has).collect();
+                let seeing: Vec<&'static str> = ["caption", "retrieve_frames", "retrieve_clips"].into_iter().filter(has).collect();
                 if !seeing.is_empty() {
                     return seeing;
                 }

@@ -14,7 +14,9 @@
 //!   directory, with [`preprocess`]: a `preprocessor_config.json` applied as
 //!   `transformers` applies it.
 //! - [`retrieve_frames`]: `retrieve_frames(clip, query)`: the frames most
-//!   like a text by CLIP similarity (hub checkpoint `clip-vit-b32`).
+//!   like a text by CLIP similarity (hub checkpoint `clip-vit-b32`);
+//!   [`retrieve_clips`]: `retrieve_clips(video, query)`: the stretches most
+//!   like it; both on [`frame_search`].
 //! - [`blip`], [`blip_text`]: BLIP image captioning from a Hugging Face
 //!   checkpoint directory; [`caption`]: `caption(frames)`, one sentence per
 //!   frame as timed text (hub checkpoint `blip-base`).
@@ -29,6 +31,7 @@ pub mod caption;
 pub mod centernet;
 pub mod clip;
 pub mod detect;
+pub mod frame_search;
 pub mod hub_model;
 pub mod leptonica;
 pub mod objects;
@@ -36,6 +39,7 @@ pub mod ocr;
 pub mod person_seg;
 pub mod ppocr;
 pub mod preprocess;
+pub mod retrieve_clips;
 pub mod retrieve_frames;
 pub mod segment;
 pub mod tfjs;
@@ -52,15 +56,17 @@ use vprog_runtime::{ModuleError, Registry, StepContext};
 use crate::model_store::ModelStore;
 
 /// Registers this family's modules (`detect`, `track`, `read_text`,
-/// `segment`, `retrieve_frames`, `caption`). The classic models are system files (OpenCV cascades,
+/// `segment`, `retrieve_frames`, `retrieve_clips`, `caption`). The classic models are system files (OpenCV cascades,
 /// Tesseract data); CenterNet, PP-OCR and the segmenters come from `store`.
 pub fn register(r: &mut Registry, store: &Arc<ModelStore>) {
-    let modules: [Arc<dyn vprog_runtime::Module>; 6] = [
+    let search = Arc::new(frame_search::FrameSearch::new(store.clone(), None));
+    let modules: [Arc<dyn vprog_runtime::Module>; 7] = [
         Arc::new(detect::Detect::new(store.clone())),
         Arc::new(track::Track::new()),
         Arc::new(ocr::ReadText::new(store.clone())),
         Arc::new(segment::Segment::new(store.clone())),
-        Arc::new(retrieve_frames::RetrieveFrames::new(store.clone(), None)),
+        Arc::new(retrieve_frames::RetrieveFrames::new(search.clone())),
+        Arc::new(retrieve_clips::RetrieveClips::new(search)),
         Arc::new(caption::Caption::new(store.clone())),
     ];
     for module in modules {

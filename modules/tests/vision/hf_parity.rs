@@ -14,6 +14,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 use vprog_modules::vision::blip::BlipCheckpoint;
 use vprog_modules::vision::clip::ClipCheckpoint;
+use vprog_modules::vision::frame_search::FrameSearch;
 use vprog_modules::vision::preprocess::ImageProcessor;
 use vprog_runtime::value::Frame;
 use vprog_runtime::ModuleError;
@@ -179,7 +180,8 @@ async fn retrieve(
 ) -> (Result<vprog_runtime::Value, ModuleError>, vprog_runtime::StepContext) {
     use vprog_runtime::value::{Clip, TimeRange};
     use vprog_runtime::{Module as _, Value};
-    let module = vprog_modules::vision::retrieve_frames::RetrieveFrames::new(store.clone(), Some(cache.to_path_buf()));
+    let module =
+        vprog_modules::vision::retrieve_frames::RetrieveFrames::new(Arc::new(FrameSearch::new(store.clone(), Some(cache.to_path_buf()))));
     let video = vprog_modules::video::open_video(&super::media("bbb.mp4"), None).expect("bbb.mp4 opens");
     let clip = Clip::new(video, [TimeRange { start: 50.0, end: 70.0 }]);
     let named = vec![("clip", Value::Clip(Arc::new(clip))), ("query", Value::text(query)), ("k", Value::Int(3))];
@@ -195,7 +197,8 @@ async fn retrieve_frames_returns_the_most_similar_frames_and_embeds_a_video_once
     let store = Arc::new(vprog_modules::ModelStore::at(root.path().join("models")));
     let cache = root.path().join("cache");
     // Without the model: registered and typed, marked, and a clear error when run.
-    let module = vprog_modules::vision::retrieve_frames::RetrieveFrames::new(store.clone(), Some(cache.clone()));
+    let module =
+        vprog_modules::vision::retrieve_frames::RetrieveFrames::new(Arc::new(FrameSearch::new(store.clone(), Some(cache.clone()))));
     assert_eq!(module.missing_model().as_deref(), Some("vprog models fetch clip-vit-b32"));
     match retrieve(&store, &cache, "a rabbit").await.0 {
         Err(ModuleError::MissingModel { install, .. }) => assert!(install.contains("vprog models fetch clip-vit-b32"), "{install}"),
@@ -220,7 +223,7 @@ async fn retrieve_frames_returns_the_most_similar_frames_and_embeds_a_video_once
     let all = vprog_modules::video::sample_clip(
         &c,
         &vprog_modules::video::SampleMode::Fps(1.0),
-        vprog_modules::vision::retrieve_frames::DECODE_SIZE,
+        vprog_modules::vision::frame_search::DECODE_SIZE,
         &vprog_runtime::module::Progress::hidden(),
         &vprog_runtime::module::StopSignal::never(),
     )?
@@ -228,7 +231,7 @@ async fn retrieve_frames_returns_the_most_similar_frames_and_embeds_a_video_once
     let f = clip.embed_frames(&all, &Device::Cpu)?;
     let q = clip.embed_texts(&["a big white rabbit standing under a tree"], &Device::Cpu)?;
     let scores: Vec<f32> = f.matmul(&q.t()?)?.flatten_all()?.to_vec1()?;
-    let mut best = vprog_modules::vision::retrieve_frames::top_k(&scores, 3);
+    let mut best = vprog_modules::vision::frame_search::top_k(&scores, 3);
     best.sort_unstable();
     let times: Vec<f64> = picked.iter().map(|f| f.time).collect();
     assert_eq!(times, best.iter().map(|&i| all[i].time).collect::<Vec<_>>());
@@ -422,6 +425,61 @@ async fn caption_module_gives_one_timed_caption_per_frame() -> Outcome {
     match call(vec![("model", Value::text("clip-vit-b32"))]).await.0 {
         Err(e) => assert!(e.to_string().contains("not a BLIP checkpoint"), "{e}"),
         Ok(_) => panic!("a CLIP model captioned"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn retrieve_clips_returns_the_best_windows_and_shares_frame_embeddings() -> Outcome {
+    use vprog_runtime::value::{Clip, TimeRange};
+    use vprog_runtime::{Module as _, Value};
+    let root = tempfile::tempdir()?;
+    let store = Arc::new(vprog_modules::ModelStore::at(root.path().join("models")));
+    let search = Arc::new(FrameSearch::new(store.clone(), Some(root.path().join("cache"))));
+    let clips = vprog_modules::vision::retrieve_clips::RetrieveClips::new(search.clone());
+    let frames = vprog_modules::vision::retrieve_frames::RetrieveFrames::new(search);
+    assert_eq!(clips.missing_model().as_deref(), Some("vprog models fetch clip-vit-b32"));
+    vprog_models::hub::add(&store, "clip-vit-b32", &data().join("clip-tiny"), &mut |_| {})?;
+    let video = vprog_modules::video::open_video(&super::media("bbb.mp4"), None)?;
+    let clip = Arc::new(Clip::new(video.clone(), [TimeRange { start: 50.0, end: 70.0 }]));
+    let query = "a big white rabbit standing under a tree";
+    let call = |module: &dyn vprog_runtime::Module, named: Vec<(&'static str, Value)>| {
+        let mut all = vec![("query", Value::text(query))];
+        all.extend(named);
+        (vprog_runtime::Args::with_defaults(module.signature(), all, vec![]), vprog_runtime::StepContext::standalone("test"))
+    };
+    // retrieve_frames first: it embeds the frames; retrieve_clips then reuses them.
+    let (args, ctx) = call(&frames, vec![("clip", Value::Clip(clip.clone())), ("k", Value::Int(20))]);
+    let Value::Frames(all) = frames.call(args, &ctx).await? else { panic!("expected Frames") };
+    let best = &ctx.notes.get("retrieve_frames").ok_or("a note")?["best"];
+    let mut scored: Vec<(f64, f32)> =
+        best.as_array().ok_or("best")?.iter().filter_map(|b| Some((b["time"].as_f64()?, b["score"].as_f64()? as f32))).collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(scored.len(), all.len());
+
+    let (args, ctx) = call(&clips, vec![("video", Value::Clip(clip.clone())), ("k", Value::Int(2)), ("window", Value::Duration(4.0))]);
+    let Value::Clip(out) = clips.call(args, &ctx).await? else { panic!("expected a Clip") };
+    let note = ctx.notes.get("retrieve_clips").ok_or("a note")?;
+    assert_eq!(note["frame_embeddings"], "memory", "the frames were embedded once, by retrieve_frames");
+    // The same windows from the same scores, computed by the public picker.
+    let times: Vec<f64> = scored.iter().map(|s| s.0).collect();
+    let scores: Vec<f32> = scored.iter().map(|s| s.1).collect();
+    let want = vprog_modules::vision::retrieve_clips::pick_windows(&clip.segments, &times, &scores, 4.0, 2);
+    assert_eq!(want.len(), 2);
+    let mut spans: Vec<(f64, f64)> = want.iter().map(|w| (w.range.start, w.range.end)).collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(out.segments.iter().map(|s| (s.start, s.end)).collect::<Vec<_>>(), spans);
+    assert!(out.segments.iter().all(|s| s.start >= 50.0 && s.end <= 70.0 && (s.end - s.start - 4.0).abs() < 1e-9));
+    assert_eq!(note["windows"].as_array().map(Vec::len), Some(2));
+    // The best window holds the best frame's neighbourhood: its score is at
+    // least the mean of all frames.
+    let mean = scores.iter().sum::<f32>() / scores.len() as f32;
+    assert!(want[0].score >= mean, "{} < {mean}", want[0].score);
+    // Bad arguments are named.
+    let (args, ctx) = call(&clips, vec![("video", Value::Clip(clip.clone())), ("window", Value::Duration(0.0))]);
+    match clips.call(args, &ctx).await {
+        Err(e) => assert!(e.to_string().contains("window"), "{e}"),
+        Ok(_) => panic!("a zero window ran"),
     }
     Ok(())
 }
