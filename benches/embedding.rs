@@ -39,6 +39,10 @@ use vprog_modules::vision::clip::ClipCheckpoint;
 use vprog_modules::ModelStore;
 use vprog_runtime::value::Frame;
 
+/// The allocator the `vprog` binary uses (see src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SENTENCES: usize = 256;
 /// Images per CLIP forward pass.
 const CLIP_BATCH: usize = 16;

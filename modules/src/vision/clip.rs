@@ -2,8 +2,9 @@
 //! standard Hugging Face checkpoint directory (`config.json`,
 //! `model.safetensors`, `tokenizer.json`, `preprocessor_config.json`).
 //!
-//! The encoders are candle-transformers' [`ClipTextTransformer`] and
-//! [`ClipVisionTransformer`]; this file reads the checkpoint's config
+//! The text encoder is candle-transformers' [`ClipTextTransformer`]; the
+//! image encoder is [`ClipVision`], the same function laid out for CPU
+//! throughput (see its module). This file reads the checkpoint's config
 //! (with `transformers`' defaults for what it leaves out), checks what
 //! candle would otherwise fill in silently, adds the two projections and
 //! pools the text the way `transformers` does (at the first end-of-text
@@ -19,12 +20,12 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use candle_transformers::models::clip::text_model::{Activation, ClipTextConfig, ClipTextTransformer};
-use candle_transformers::models::clip::vision_model::{ClipVisionConfig, ClipVisionTransformer};
 use serde::Deserialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use vprog_runtime::value::Frame;
 use vprog_runtime::ModuleError;
 
+use super::clip_vision::{self, ClipVision};
 use super::preprocess::ImageProcessor;
 
 /// The text encoder's settings (`text_config`, `transformers`' defaults).
@@ -200,18 +201,18 @@ impl Config {
         }
     }
 
-    fn candle_vision(&self) -> ClipVisionConfig {
+    fn vision(&self) -> clip_vision::Config {
         let v = &self.vision_config;
-        ClipVisionConfig {
-            embed_dim: v.hidden_size,
-            activation: Activation::QuickGelu,
+        clip_vision::Config {
+            hidden_size: v.hidden_size,
             intermediate_size: v.intermediate_size,
             num_hidden_layers: v.num_hidden_layers,
             num_attention_heads: v.num_attention_heads,
-            projection_dim: self.projection_dim,
             num_channels: v.num_channels,
             image_size: v.image_size,
             patch_size: v.patch_size,
+            projection_dim: self.projection_dim,
+            layer_norm_eps: v.layer_norm_eps,
         }
     }
 }
@@ -219,9 +220,8 @@ impl Config {
 /// The CLIP network: two encoders and their projections.
 pub struct Clip {
     text: ClipTextTransformer,
-    vision: ClipVisionTransformer,
+    vision: ClipVision,
     text_projection: Linear,
-    visual_projection: Linear,
     logit_scale: Tensor,
     eos_token_id: u32,
 }
@@ -241,17 +241,15 @@ impl Clip {
             }
         }
         let text = ClipTextTransformer::new(vb.pp("text_model"), &config.candle_text())?;
-        let vision = ClipVisionTransformer::new(vb.pp("vision_model"), &config.candle_vision())?;
+        let vision = ClipVision::load(&vb, &config.vision())?;
         let text_projection = candle_nn::linear_no_bias(config.text_config.hidden_size, config.projection_dim, vb.pp("text_projection"))?;
-        let visual_projection =
-            candle_nn::linear_no_bias(config.vision_config.hidden_size, config.projection_dim, vb.pp("visual_projection"))?;
         let logit_scale = vb.get((), "logit_scale")?;
-        Ok(Clip { text, vision, text_projection, visual_projection, logit_scale, eos_token_id: config.text_config.eos_token_id })
+        Ok(Clip { text, vision, text_projection, logit_scale, eos_token_id: config.text_config.eos_token_id })
     }
 
     /// Projected image features (not normalised) of `(n, 3, h, w)` pixel values.
     pub fn image_features(&self, pixel_values: &Tensor) -> candle_core::Result<Tensor> {
-        self.visual_projection.forward(&self.vision.forward(pixel_values)?)
+        self.vision.forward(pixel_values)
     }
 
     /// Projected text features (not normalised) of `(n, len)` token ids,

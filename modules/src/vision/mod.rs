@@ -11,7 +11,7 @@
 //!   Tesseract OCR (Debian `tesseract-ocr-eng`) with deduplication of
 //!   unchanged frames and per-line cues.
 //! - [`clip`]: CLIP image and text embeddings from a Hugging Face checkpoint
-//!   directory, with [`preprocess`]: a `preprocessor_config.json` applied as
+//!   directory (image encoder in [`clip_vision`]), with [`preprocess`]: a `preprocessor_config.json` applied as
 //!   `transformers` applies it.
 //! - [`retrieve_frames`]: `retrieve_frames(clip, query)`: the frames most
 //!   like a text by CLIP similarity (hub checkpoint `clip-vit-b32`);
@@ -30,6 +30,7 @@ pub mod blip_text;
 pub mod caption;
 pub mod centernet;
 pub mod clip;
+pub mod clip_vision;
 pub mod detect;
 pub mod frame_search;
 pub mod hub_model;
