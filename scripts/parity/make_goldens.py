@@ -18,6 +18,7 @@ Usage (a virtual environment with scripts/parity/requirements.txt):
 
     python scripts/parity/make_goldens.py --media media --out modules/tests/data/hf
     python scripts/parity/make_goldens.py --base --out /tmp/clip-base   # a base-size random CLIP, for benchmarks
+    python scripts/parity/make_goldens.py --base --only blip --out /tmp/blip-base   # the same for BLIP
 
 CI never runs this: it uses the committed files and needs no torch.
 """
@@ -197,10 +198,11 @@ def tiny_blip_config() -> BlipConfig:
     return BlipConfig(text_config=text, vision_config=vision, projection_dim=16, image_text_hidden_size=16)
 
 
-def make_blip(out: Path, bert_tokenizer_json: Path, images: list[Path]) -> None:
+def make_blip(out: Path, bert_tokenizer_json: Path, images: list[Path], base: bool = False) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tok = blip_tokenizer(bert_tokenizer_json)
-    model = BlipForConditionalGeneration(tiny_blip_config()).eval()
+    # base: Salesforce/blip-image-captioning-base's architecture (transformers' defaults), random weights.
+    model = BlipForConditionalGeneration(BlipConfig() if base else tiny_blip_config()).eval()
     # Larger weights than CLIP's: at 0.02 the image barely moves the decoder
     # (both frames got one caption) and greedy steps nearly tie.
     randomise(model, scale=BLIP_SCALE)
@@ -211,6 +213,8 @@ def make_blip(out: Path, bert_tokenizer_json: Path, images: list[Path]) -> None:
     tok.save_pretrained(out)
     proc = BlipImageProcessorPil()
     proc.save_pretrained(out)
+    if base:
+        return
     pil = [Image.open(p).convert("RGB") for p in images]
     pixel_values = proc(images=pil, return_tensors="pt")["pixel_values"]
     prompt = tok([BLIP_PROMPT] * len(pil), return_tensors="pt")
@@ -281,7 +285,10 @@ def main() -> None:
         bpe = Path(spec.origin).parent / "bpe_simple_vocab_16e6.txt.gz"
     torch.manual_seed(SEED)
     if args.base:
-        make_clip(args.out, bpe, [], base=True)
+        if args.only == "blip":
+            make_blip(args.out, args.bert_tokenizer, [], base=True)
+        else:
+            make_clip(args.out, bpe, [], base=True)
         return
     images = frames(args.media, args.out / "frames")
     if args.only in (None, "clip"):

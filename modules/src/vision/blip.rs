@@ -2,10 +2,10 @@
 //! Hugging Face checkpoint directory (`config.json`, `model.safetensors`,
 //! `tokenizer.json`, `preprocessor_config.json`).
 //!
-//! The image encoder is candle-transformers' BLIP vision model; the text
-//! decoder is [`super::blip_text`], which decodes a batch and computes the
-//! image's cross-attention keys and values once per caption. This file reads the checkpoint's config (with `transformers`' defaults for what
-//! it leaves out), restores the output layer `transformers` ties to the word
+//! The image encoder is [`Vit`] (shared with CLIP); the text decoder is
+//! [`super::blip_text`], which decodes a batch and computes the image's
+//! cross-attention keys and values once per caption. This file reads the
+//! checkpoint's config (with `transformers`' defaults for what it leaves out), restores the output layer `transformers` ties to the word
 //! embeddings and does not save, and decodes greedily the way
 //! `BlipForConditionalGeneration.generate` does: the decoder starts from
 //! `bos_token_id` (`[DEC]`), continues an optional prompt (tokenised with
@@ -21,16 +21,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
-use candle_nn::{Module, VarBuilder};
-use candle_transformers::models::{blip, blip_text};
-
-use super::blip_text::{Config as DecoderConfig, TextDecoder};
+use candle_nn::VarBuilder;
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 use vprog_runtime::value::Frame;
 use vprog_runtime::ModuleError;
 
+use super::blip_text::{Config as DecoderConfig, TextDecoder};
 use super::preprocess::ImageProcessor;
+use super::vit::{self, Flavour, Vit};
 
 /// The text decoder's settings (`text_config`, `transformers`' defaults).
 #[derive(Debug, Clone, Deserialize)]
@@ -156,7 +155,9 @@ impl Config {
         }
         let (t, v) = (&c.text_config, &c.vision_config);
         activation("text_config", &t.hidden_act)?;
-        activation("vision_config", &v.hidden_act)?;
+        if v.hidden_act != "gelu" {
+            return Err(format!("vision_config.hidden_act `{}` is not supported (only gelu)", v.hidden_act));
+        }
         for (part, width, heads) in
             [("text_config", t.hidden_size, t.num_attention_heads), ("vision_config", v.hidden_size, v.num_attention_heads)]
         {
@@ -181,37 +182,34 @@ impl Config {
         Ok(c)
     }
 
-    /// candle-transformers' config (checked by [`Config::from_json`]).
-    fn candle(&self) -> Result<blip::Config, String> {
-        let (t, v) = (&self.text_config, &self.vision_config);
-        Ok(blip::Config {
-            text_config: blip_text::Config {
-                vocab_size: t.vocab_size,
-                hidden_size: t.hidden_size,
-                encoder_hidden_size: t.encoder_hidden_size,
-                intermediate_size: t.intermediate_size,
-                // Only used by heads captioning does not have.
-                projection_dim: t.hidden_size,
-                num_hidden_layers: t.num_hidden_layers,
-                num_attention_heads: t.num_attention_heads,
-                max_position_embeddings: t.max_position_embeddings,
-                hidden_act: activation("text_config", &t.hidden_act)?,
-                layer_norm_eps: t.layer_norm_eps,
-                is_decoder: true,
-            },
-            vision_config: blip::VisionConfig {
-                hidden_size: v.hidden_size,
-                intermediate_size: v.intermediate_size,
-                projection_dim: v.hidden_size,
-                num_hidden_layers: v.num_hidden_layers,
-                num_attention_heads: v.num_attention_heads,
-                image_size: v.image_size,
-                patch_size: v.patch_size,
-                hidden_act: activation("vision_config", &v.hidden_act)?,
-                layer_norm_eps: v.layer_norm_eps,
-            },
-            projection_dim: v.hidden_size,
-            image_text_hidden_size: v.hidden_size,
+    /// The image encoder's shape.
+    fn vision(&self) -> vit::Config {
+        let v = &self.vision_config;
+        vit::Config {
+            hidden_size: v.hidden_size,
+            intermediate_size: v.intermediate_size,
+            num_hidden_layers: v.num_hidden_layers,
+            num_attention_heads: v.num_attention_heads,
+            num_channels: 3,
+            image_size: v.image_size,
+            patch_size: v.patch_size,
+            layer_norm_eps: v.layer_norm_eps,
+        }
+    }
+
+    /// The text decoder's shape (checked by [`Config::from_json`]).
+    fn decoder(&self) -> Result<DecoderConfig, String> {
+        let t = &self.text_config;
+        Ok(DecoderConfig {
+            vocab_size: t.vocab_size,
+            hidden_size: t.hidden_size,
+            encoder_hidden_size: t.encoder_hidden_size,
+            intermediate_size: t.intermediate_size,
+            num_hidden_layers: t.num_hidden_layers,
+            num_attention_heads: t.num_attention_heads,
+            max_position_embeddings: t.max_position_embeddings,
+            hidden_act: activation("text_config", &t.hidden_act)?,
+            layer_norm_eps: t.layer_norm_eps,
         })
     }
 }
@@ -234,8 +232,7 @@ pub struct Decoding {
 
 /// The BLIP captioning network.
 pub struct Blip {
-    /// candle-transformers' network, for its image encoder.
-    net: blip::BlipForConditionalGeneration,
+    vision: Vit,
     decoder: TextDecoder,
     config: Config,
 }
@@ -249,28 +246,15 @@ impl Blip {
     /// A missing tensor or one of the wrong shape, named; a config candle's
     /// BLIP cannot run.
     pub fn load(vb: VarBuilder, config: &Config) -> candle_core::Result<Blip> {
-        let cfg = config.candle().map_err(candle_core::Error::Msg)?;
-        let t = &cfg.text_config;
-        let decoder_config = DecoderConfig {
-            vocab_size: t.vocab_size,
-            hidden_size: t.hidden_size,
-            encoder_hidden_size: t.encoder_hidden_size,
-            intermediate_size: t.intermediate_size,
-            num_hidden_layers: t.num_hidden_layers,
-            num_attention_heads: t.num_attention_heads,
-            max_position_embeddings: t.max_position_embeddings,
-            hidden_act: t.hidden_act,
-            layer_norm_eps: t.layer_norm_eps,
-        };
-        let decoder = TextDecoder::load(vb.pp("text_decoder"), &decoder_config)?;
-        let net = blip::BlipForConditionalGeneration::new(&cfg, vb)?;
-        Ok(Blip { net, decoder, config: config.clone() })
+        let decoder = TextDecoder::load(vb.pp("text_decoder"), &config.decoder().map_err(candle_core::Error::Msg)?)?;
+        let vision = Vit::load(&vb.pp("vision_model"), &config.vision(), Flavour::Blip)?;
+        Ok(Blip { vision, decoder, config: config.clone() })
     }
 
     /// The image encoder's last hidden state, `(n, patches + 1, width)`, of
     /// `(n, 3, h, w)` pixel values.
     pub fn image_embeds(&self, pixel_values: &Tensor) -> candle_core::Result<Tensor> {
-        self.net.vision_model().forward(pixel_values)
+        self.vision.last_hidden_state(pixel_values)
     }
 
     /// The decoder's logits, `(n, len, vocab)`, for `input_ids` `(n, len)`

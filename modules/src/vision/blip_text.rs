@@ -6,12 +6,15 @@
 //! candle-transformers' `blip_text` decodes one image at a time (its position
 //! embeddings do not broadcast over a batch) and recomputes the
 //! cross-attention keys and values of the image at every step. This decoder
-//! takes a batch and computes them once per caption, in [`DecoderCache`]:
-//! for BLIP base that is 24 matrix products of 577 x 768 by 768 x 768 saved
-//! per generated token.
+//! takes a batch and computes them once per caption, in [`DecoderCache`]
+//! (for BLIP base, 24 matrix products of 577 x 768 by 768 x 768 saved per
+//! generated token), and applies every linear layer to the whole batch as
+//! one product ([`Dense`]).
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{embedding, layer_norm, linear, Activation, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Activation, Embedding, LayerNorm, VarBuilder};
+
+use super::dense::Dense;
 
 /// The decoder's shape, read from the checkpoint's `text_config`.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,10 +42,10 @@ pub struct Config {
 /// Multi-head attention: `query` from the text, `key` and `value` from the
 /// text (self-attention) or the image (cross-attention).
 struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
+    query: Dense,
+    key: Dense,
+    value: Dense,
+    output: Dense,
     norm: LayerNorm,
     heads: usize,
     scale: f64,
@@ -52,10 +55,10 @@ impl Attention {
     fn load(vb: VarBuilder, cfg: &Config, kv_width: usize) -> Result<Attention> {
         let h = cfg.hidden_size;
         Ok(Attention {
-            query: linear(h, h, vb.pp("self.query"))?,
-            key: linear(kv_width, h, vb.pp("self.key"))?,
-            value: linear(kv_width, h, vb.pp("self.value"))?,
-            output: linear(h, h, vb.pp("output.dense"))?,
+            query: Dense::load(&vb.pp("self.query"), h, h, true)?,
+            key: Dense::load(&vb.pp("self.key"), kv_width, h, true)?,
+            value: Dense::load(&vb.pp("self.value"), kv_width, h, true)?,
+            output: Dense::load(&vb.pp("output.dense"), h, h, true)?,
             norm: layer_norm(h, cfg.layer_norm_eps, vb.pp("output.LayerNorm"))?,
             heads: cfg.num_attention_heads,
             scale: 1.0 / ((h / cfg.num_attention_heads) as f64).sqrt(),
@@ -93,8 +96,8 @@ impl Attention {
 struct Layer {
     self_attention: Attention,
     cross_attention: Attention,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     norm: LayerNorm,
     act: Activation,
 }
@@ -104,8 +107,8 @@ impl Layer {
         Ok(Layer {
             self_attention: Attention::load(vb.pp("attention"), cfg, cfg.hidden_size)?,
             cross_attention: Attention::load(vb.pp("crossattention"), cfg, cfg.encoder_hidden_size)?,
-            intermediate: linear(cfg.hidden_size, cfg.intermediate_size, vb.pp("intermediate.dense"))?,
-            output: linear(cfg.intermediate_size, cfg.hidden_size, vb.pp("output.dense"))?,
+            intermediate: Dense::load(&vb.pp("intermediate.dense"), cfg.hidden_size, cfg.intermediate_size, true)?,
+            output: Dense::load(&vb.pp("output.dense"), cfg.intermediate_size, cfg.hidden_size, true)?,
             norm: layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("output.LayerNorm"))?,
             act: cfg.hidden_act,
         })
@@ -139,9 +142,9 @@ pub struct TextDecoder {
     positions: Embedding,
     embed_norm: LayerNorm,
     layers: Vec<Layer>,
-    head_dense: Linear,
+    head_dense: Dense,
     head_norm: LayerNorm,
-    head_out: Linear,
+    head_out: Dense,
     act: Activation,
     max_positions: usize,
 }
@@ -173,9 +176,9 @@ impl TextDecoder {
             positions,
             embed_norm,
             layers,
-            head_dense: linear(cfg.hidden_size, cfg.hidden_size, head.pp("transform.dense"))?,
+            head_dense: Dense::load(&head.pp("transform.dense"), cfg.hidden_size, cfg.hidden_size, true)?,
             head_norm: layer_norm(cfg.hidden_size, cfg.layer_norm_eps, head.pp("transform.LayerNorm"))?,
-            head_out: Linear::new(out_weight, Some(out_bias)),
+            head_out: Dense { weight: out_weight.t()?.contiguous()?, bias: Some(out_bias) },
             act: cfg.hidden_act,
             max_positions: cfg.max_position_embeddings,
         })

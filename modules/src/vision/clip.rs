@@ -3,8 +3,8 @@
 //! `model.safetensors`, `tokenizer.json`, `preprocessor_config.json`).
 //!
 //! The text encoder is candle-transformers' [`ClipTextTransformer`]; the
-//! image encoder is [`ClipVision`], the same function laid out for CPU
-//! throughput (see its module). This file reads the checkpoint's config
+//! image encoder is [`Vit`], the same function laid out for CPU throughput
+//! (see its module). This file reads the checkpoint's config
 //! (with `transformers`' defaults for what it leaves out), checks what
 //! candle would otherwise fill in silently, adds the two projections and
 //! pools the text the way `transformers` does (at the first end-of-text
@@ -25,8 +25,9 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use vprog_runtime::value::Frame;
 use vprog_runtime::ModuleError;
 
-use super::clip_vision::{self, ClipVision};
+use super::dense::Dense;
 use super::preprocess::ImageProcessor;
+use super::vit::{self, Flavour, Vit};
 
 /// The text encoder's settings (`text_config`, `transformers`' defaults).
 #[derive(Debug, Clone, Deserialize)]
@@ -201,9 +202,9 @@ impl Config {
         }
     }
 
-    fn vision(&self) -> clip_vision::Config {
+    fn vision(&self) -> vit::Config {
         let v = &self.vision_config;
-        clip_vision::Config {
+        vit::Config {
             hidden_size: v.hidden_size,
             intermediate_size: v.intermediate_size,
             num_hidden_layers: v.num_hidden_layers,
@@ -211,7 +212,6 @@ impl Config {
             num_channels: v.num_channels,
             image_size: v.image_size,
             patch_size: v.patch_size,
-            projection_dim: self.projection_dim,
             layer_norm_eps: v.layer_norm_eps,
         }
     }
@@ -220,7 +220,8 @@ impl Config {
 /// The CLIP network: two encoders and their projections.
 pub struct Clip {
     text: ClipTextTransformer,
-    vision: ClipVision,
+    vision: Vit,
+    visual_projection: Dense,
     text_projection: Linear,
     logit_scale: Tensor,
     eos_token_id: u32,
@@ -241,15 +242,16 @@ impl Clip {
             }
         }
         let text = ClipTextTransformer::new(vb.pp("text_model"), &config.candle_text())?;
-        let vision = ClipVision::load(&vb, &config.vision())?;
+        let vision = Vit::load(&vb.pp("vision_model"), &config.vision(), Flavour::Clip)?;
+        let visual_projection = Dense::load(&vb.pp("visual_projection"), config.vision_config.hidden_size, config.projection_dim, false)?;
         let text_projection = candle_nn::linear_no_bias(config.text_config.hidden_size, config.projection_dim, vb.pp("text_projection"))?;
         let logit_scale = vb.get((), "logit_scale")?;
-        Ok(Clip { text, vision, text_projection, logit_scale, eos_token_id: config.text_config.eos_token_id })
+        Ok(Clip { text, vision, visual_projection, text_projection, logit_scale, eos_token_id: config.text_config.eos_token_id })
     }
 
     /// Projected image features (not normalised) of `(n, 3, h, w)` pixel values.
     pub fn image_features(&self, pixel_values: &Tensor) -> candle_core::Result<Tensor> {
-        self.vision.forward(pixel_values)
+        self.visual_projection.forward(&self.vision.pooled(pixel_values)?)
     }
 
     /// Projected text features (not normalised) of `(n, len)` token ids,

@@ -11,7 +11,7 @@
 //!   Tesseract OCR (Debian `tesseract-ocr-eng`) with deduplication of
 //!   unchanged frames and per-line cues.
 //! - [`clip`]: CLIP image and text embeddings from a Hugging Face checkpoint
-//!   directory (image encoder in [`clip_vision`]), with [`preprocess`]: a `preprocessor_config.json` applied as
+//!   directory (image encoder in [`vit`]), with [`preprocess`]: a `preprocessor_config.json` applied as
 //!   `transformers` applies it.
 //! - [`retrieve_frames`]: `retrieve_frames(clip, query)`: the frames most
 //!   like a text by CLIP similarity (hub checkpoint `clip-vit-b32`);
@@ -20,7 +20,8 @@
 //! - [`blip`], [`blip_text`]: BLIP image captioning from a Hugging Face
 //!   checkpoint directory; [`caption`]: `caption(frames)`, one sentence per
 //!   frame as timed text (hub checkpoint `blip-base`).
-//! - [`hub_model`]: a hub checkpoint loaded once per module.
+//! - [`hub_model`]: a hub checkpoint loaded once per module; [`vit`] and
+//!   [`dense`]: the vision transformer and linear layer CLIP and BLIP share.
 //!
 //! The pixel helpers here turn a [`Frame`] (packed RGB24) into OpenCV mats
 //! and split frame lists into per-core chunks for the blocking pool.
@@ -30,7 +31,7 @@ pub mod blip_text;
 pub mod caption;
 pub mod centernet;
 pub mod clip;
-pub mod clip_vision;
+pub mod dense;
 pub mod detect;
 pub mod frame_search;
 pub mod hub_model;
@@ -45,6 +46,7 @@ pub mod retrieve_frames;
 pub mod segment;
 pub mod tfjs;
 pub mod track;
+pub mod vit;
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -1,34 +1,35 @@
-//! CLIP's image encoder (`CLIPVisionTransformer` plus `visual_projection`),
-//! laid out for CPU throughput.
+//! The vision transformer of CLIP (`CLIPVisionTransformer`) and BLIP
+//! (`BlipVisionModel`), laid out for CPU throughput ([`Vit`]).
 //!
-//! candle-transformers' CLIP image encoder is correct but spends most of its
-//! time outside the matrix products: each linear layer multiplies a batch of
+//! candle-transformers' versions are correct but spend most of their time
+//! outside the matrix products: each linear layer multiplies a batch of
 //! small `(tokens, width)` matrices by a transposed (strided) weight,
-//! queries, keys and values are three products, the patch embedding is a
-//! convolution, and the activation is three element-wise passes. This
-//! encoder computes the same function with
+//! CLIP's queries, keys and values are three products, the patch embedding
+//! is a convolution, and the activation is several element-wise passes.
+//! This encoder computes the same function with
 //!
-//! - weights stored once as contiguous `(in, out)` matrices, so every
-//!   product reads both operands in order (1.6x the GFLOP/s of a transposed
-//!   weight, measured on the base width);
-//! - every linear layer applied to all tokens of the batch as one 2-D
-//!   product, with queries, keys and values fused into one;
-//! - the patch embedding as one product over the unfolded patches;
-//! - `quick_gelu` in one pass ([`QuickGelu`]) and candle's fused layer norm
-//!   and softmax.
+//! - every linear layer a [`Dense`]: weight stored `(in, out)`, contiguous,
+//!   applied to all tokens of the batch as one 2-D product, with queries,
+//!   keys and values as one;
+//! - the patch embedding as one product over patches unfolded in parallel
+//!   ([`Unfold`]);
+//! - CLIP's `quick_gelu` in one parallel pass ([`QuickGelu`]) and candle's
+//!   fused layer norm, softmax and erf GELU.
 //!
-//! Proven against `transformers` by the same goldens as the rest of CLIP
-//! (`modules/tests/vision/hf_parity.rs`).
+//! The two models differ only in names and small choices, which
+//! [`Flavour`] records. Proven against `transformers` by the CLIP and BLIP
+//! goldens (`modules/tests/vision/hf_parity.rs`).
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
+
+use super::dense::Dense;
 use rayon::prelude::*;
 
 /// Values per task of the element-wise kernels.
 const CHUNK: usize = 1 << 15;
 
-/// The encoder's shape (from the checkpoint's `vision_config` and
-/// `projection_dim`).
+/// The encoder's shape (from the checkpoint's `vision_config`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Width of the encoder.
@@ -45,8 +46,6 @@ pub struct Config {
     pub image_size: usize,
     /// Patch side, in pixels.
     pub patch_size: usize,
-    /// Width of the shared embedding space.
-    pub projection_dim: usize,
     /// Layer-norm epsilon.
     pub layer_norm_eps: f64,
 }
@@ -139,36 +138,16 @@ fn unfold(pixels: &Tensor, p: usize) -> Result<Tensor> {
     pixels.reshape((n, c, gy, p, gx, p))?.permute((0, 2, 4, 1, 3, 5))?.contiguous()?.reshape((n * gy * gx, c * p * p))
 }
 
-/// A linear layer with its weight stored `(in, out)`, contiguous.
-struct Dense {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl Dense {
-    /// Loads `weight` `(out, in)` (and `bias`, when `with_bias`) from `vb`.
-    fn load(vb: &VarBuilder, input: usize, output: usize, with_bias: bool) -> Result<Dense> {
-        let weight = vb.get((output, input), "weight")?.t()?.contiguous()?;
-        let bias = if with_bias { Some(vb.get(output, "bias")?) } else { None };
-        Ok(Dense { weight, bias })
-    }
-
-    /// Several layers reading the same input as one (queries, keys and
-    /// values): weights side by side.
-    fn fuse(parts: &[Dense]) -> Result<Dense> {
-        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
-        let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
-        Ok(Dense { weight: Tensor::cat(&weights, 1)?, bias: biases.map(|b| Tensor::cat(&b, 0)).transpose()? })
-    }
-
-    /// `x` `(rows, in)` to `(rows, out)`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
-    }
+/// Which model's encoder: the names and choices that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// CLIP: separate `q_proj`/`k_proj`/`v_proj`, `out_proj`, a norm before
+    /// the encoder (`pre_layrnorm`), `quick_gelu`, no patch bias, position
+    /// embeddings as an `Embedding`.
+    Clip,
+    /// BLIP: one `qkv`, `projection`, no norm before the encoder, erf GELU,
+    /// a patch bias, position embeddings as a `(1, tokens, width)` parameter.
+    Blip,
 }
 
 /// One encoder layer.
@@ -181,69 +160,86 @@ struct Layer {
     fc2: Dense,
 }
 
-/// CLIP's image encoder and projection.
-pub struct ClipVision {
+/// The vision transformer.
+pub struct Vit {
     patch: Dense,
     class_embedding: Tensor,
     positions: Tensor,
-    pre_norm: LayerNorm,
+    pre_norm: Option<LayerNorm>,
     layers: Vec<Layer>,
     post_norm: LayerNorm,
-    projection: Dense,
+    flavour: Flavour,
     config: Config,
 }
 
-impl ClipVision {
-    /// Loads `vision_model.*` and `visual_projection` from a `CLIPModel`'s
-    /// tensors (`vb` at the root).
+impl Vit {
+    /// Loads the encoder from `vb` at `vision_model`.
     ///
     /// # Errors
     ///
     /// A missing or misshapen tensor, named.
-    pub fn load(vb: &VarBuilder, config: &Config) -> Result<ClipVision> {
+    pub fn load(v: &VarBuilder, config: &Config, flavour: Flavour) -> Result<Vit> {
         let c = config;
         let (h, p) = (c.hidden_size, c.patch_size);
         let norm = |vb: VarBuilder| candle_nn::layer_norm(h, c.layer_norm_eps, vb);
-        let v = vb.pp("vision_model");
         let e = v.pp("embeddings");
         let patch_in = c.num_channels * p * p;
-        let patch = e.get((h, c.num_channels, p, p), "patch_embedding.weight")?.reshape((h, patch_in))?.t()?.contiguous()?;
-        let patches = (c.image_size / p).pow(2);
+        let weight = e.get((h, c.num_channels, p, p), "patch_embedding.weight")?.reshape((h, patch_in))?.t()?.contiguous()?;
+        let bias = if flavour == Flavour::Blip { Some(e.get(h, "patch_embedding.bias")?) } else { None };
+        let tokens = (c.image_size / p).pow(2) + 1;
+        let (class_embedding, positions) = match flavour {
+            Flavour::Clip => (e.get(h, "class_embedding")?, e.get((tokens, h), "position_embedding.weight")?),
+            Flavour::Blip => (e.get((1, 1, h), "class_embedding")?, e.get((1, tokens, h), "position_embedding")?),
+        };
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
                 let l = v.pp(format!("encoder.layers.{i}"));
                 let a = l.pp("self_attn");
-                let qkv =
-                    ["q_proj", "k_proj", "v_proj"].map(|n| Dense::load(&a.pp(n), h, h, true)).into_iter().collect::<Result<Vec<_>>>()?;
+                let (qkv, out) = match flavour {
+                    Flavour::Clip => {
+                        let parts = ["q_proj", "k_proj", "v_proj"]
+                            .map(|n| Dense::load(&a.pp(n), h, h, true))
+                            .into_iter()
+                            .collect::<Result<Vec<_>>>()?;
+                        (Dense::fuse(&parts)?, Dense::load(&a.pp("out_proj"), h, h, true)?)
+                    }
+                    Flavour::Blip => (Dense::load(&a.pp("qkv"), h, 3 * h, true)?, Dense::load(&a.pp("projection"), h, h, true)?),
+                };
                 Ok(Layer {
                     norm1: norm(l.pp("layer_norm1"))?,
-                    qkv: Dense::fuse(&qkv)?,
-                    out: Dense::load(&a.pp("out_proj"), h, h, true)?,
+                    qkv,
+                    out,
                     norm2: norm(l.pp("layer_norm2"))?,
                     fc1: Dense::load(&l.pp("mlp.fc1"), h, c.intermediate_size, true)?,
                     fc2: Dense::load(&l.pp("mlp.fc2"), c.intermediate_size, h, true)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(ClipVision {
-            patch: Dense { weight: patch, bias: None },
-            class_embedding: e.get(h, "class_embedding")?.reshape((1, 1, h))?,
-            positions: e.get((patches + 1, h), "position_embedding.weight")?.unsqueeze(0)?,
-            pre_norm: norm(v.pp("pre_layrnorm"))?,
+        Ok(Vit {
+            patch: Dense { weight, bias },
+            class_embedding: class_embedding.reshape((1, 1, h))?,
+            positions: positions.reshape((1, tokens, h))?,
+            pre_norm: if flavour == Flavour::Clip { Some(norm(v.pp("pre_layrnorm"))?) } else { None },
             layers,
             post_norm: norm(v.pp("post_layernorm"))?,
-            projection: Dense::load(&vb.pp("visual_projection"), h, c.projection_dim, false)?,
+            flavour,
             config: config.clone(),
         })
     }
 
-    /// Projected image features (not normalised), `(n, projection_dim)`, of
-    /// `(n, channels, image_size, image_size)` pixel values.
+    /// Tokens per image: the patches and the class token.
+    pub fn tokens(&self) -> usize {
+        (self.config.image_size / self.config.patch_size).pow(2) + 1
+    }
+
+    /// The encoder's output before the final norm, `(n * tokens, width)`
+    /// (image by image, class token first), of `(n, channels, image_size,
+    /// image_size)` pixel values.
     ///
     /// # Errors
     ///
     /// Pixel values of another shape; a tensor error.
-    pub fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
+    fn encode(&self, pixel_values: &Tensor) -> Result<Tensor> {
         let c = &self.config;
         let (n, channels, height, width) = pixel_values.dims4()?;
         if (channels, height, width) != (c.num_channels, c.image_size, c.image_size) {
@@ -254,13 +250,14 @@ impl ClipVision {
                 c.image_size
             );
         }
-        let (h, p, side) = (c.hidden_size, c.patch_size, c.image_size / c.patch_size);
+        let (h, p, tokens) = (c.hidden_size, c.patch_size, self.tokens());
         // The patch embedding (a convolution with stride = kernel) as one product.
-        let patches = self.patch.forward(&unfold(pixel_values, p)?)?.reshape((n, side * side, h))?;
+        let patches = self.patch.forward(&unfold(pixel_values, p)?)?.reshape((n, tokens - 1, h))?;
         let class = self.class_embedding.broadcast_as((n, 1, h))?;
-        let tokens = side * side + 1;
-        let x = Tensor::cat(&[&class, &patches], 1)?.broadcast_add(&self.positions)?;
-        let mut x = self.pre_norm.forward(&x.reshape((n * tokens, h))?)?;
+        let mut x = Tensor::cat(&[&class, &patches], 1)?.broadcast_add(&self.positions)?.reshape((n * tokens, h))?;
+        if let Some(norm) = &self.pre_norm {
+            x = norm.forward(&x)?;
+        }
         let heads = c.num_attention_heads;
         let head = h / heads;
         let scale = 1.0 / (head as f64).sqrt();
@@ -272,11 +269,37 @@ impl ClipVision {
             let probs = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
             let context = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((n * tokens, h))?;
             x = (layer.out.forward(&context)? + &x)?;
-            let hidden = quick_gelu(&layer.fc1.forward(&layer.norm2.forward(&x)?)?)?;
+            let up = layer.fc1.forward(&layer.norm2.forward(&x)?)?;
+            let hidden = match self.flavour {
+                Flavour::Clip => quick_gelu(&up)?,
+                Flavour::Blip => up.gelu_erf()?,
+            };
             x = (layer.fc2.forward(&hidden)? + &x)?;
         }
-        let pooled = x.reshape((n, tokens, h))?.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        self.projection.forward(&self.post_norm.forward(&pooled)?)
+        Ok(x)
+    }
+
+    /// The final norm of each image's class token, `(n, width)` (CLIP's
+    /// pooled output).
+    ///
+    /// # Errors
+    ///
+    /// As [`Vit::last_hidden_state`].
+    pub fn pooled(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let (n, h) = (pixel_values.dim(0)?, self.config.hidden_size);
+        let x = self.encode(pixel_values)?.reshape((n, self.tokens(), h))?;
+        self.post_norm.forward(&x.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?)
+    }
+
+    /// The final norm of every token, `(n, tokens, width)` (BLIP's image
+    /// features).
+    ///
+    /// # Errors
+    ///
+    /// Pixel values of another shape than the config's; a tensor error.
+    pub fn last_hidden_state(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let (n, h) = (pixel_values.dim(0)?, self.config.hidden_size);
+        self.post_norm.forward(&self.encode(pixel_values)?)?.reshape((n, self.tokens(), h))
     }
 }
 
