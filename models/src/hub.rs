@@ -44,6 +44,8 @@ pub struct HubSpec {
 
 /// The files of a checkpoint with a tokenizer and an image processor.
 const VISION_LANGUAGE_FILES: &[&str] = &["config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"];
+/// SigLIP has no fast tokenizer: its repository ships the SentencePiece model.
+const SIGLIP_FILES: &[&str] = &["config.json", "model.safetensors", "spiece.model", "preprocessor_config.json"];
 
 /// OpenAI's CLIP ViT-B/32, the default of `retrieve_frames`.
 pub const CLIP_VIT_B32: &str = "clip-vit-b32";
@@ -63,7 +65,7 @@ pub const HUB_CATALOG: &[HubSpec] = &[
         revision: "refs/pr/15",
         model_type: "clip",
         files: VISION_LANGUAGE_FILES,
-        used_by: &["retrieve_frames"],
+        used_by: &["retrieve_frames", "retrieve_clips"],
     },
     HubSpec {
         id: SIGLIP_BASE,
@@ -72,7 +74,7 @@ pub const HUB_CATALOG: &[HubSpec] = &[
         repo: "google/siglip-base-patch16-224",
         revision: "main",
         model_type: "siglip",
-        files: VISION_LANGUAGE_FILES,
+        files: SIGLIP_FILES,
         used_by: &[],
     },
     HubSpec {
@@ -83,7 +85,7 @@ pub const HUB_CATALOG: &[HubSpec] = &[
         revision: "main",
         model_type: "blip",
         files: VISION_LANGUAGE_FILES,
-        used_by: &[],
+        used_by: &["caption"],
     },
 ];
 
@@ -194,8 +196,9 @@ pub fn check_checkpoint(spec: &HubSpec, dir: &Path) -> Result<(), ModelError> {
     if model_type != spec.model_type {
         return Err(bad("config.json", format!("model_type is `{model_type}`, but {} is a `{}` model", spec.id, spec.model_type)));
     }
-    json("tokenizer.json")?;
-    json("preprocessor_config.json")?;
+    for file in spec.files.iter().filter(|f| f.ends_with(".json") && **f != "config.json") {
+        json(file)?;
+    }
     safetensors_header(&dir.join("model.safetensors")).map_err(|e| bad("model.safetensors", e))?;
     Ok(())
 }
